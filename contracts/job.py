@@ -1,0 +1,54 @@
+"""What the API says about a job: its status, progress, result and error."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from typing import Any
+
+import msgspec
+
+
+class JobStatus(enum.StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    #: the last attempt failed and another one is scheduled
+    FAILED = "failed"
+    #: retries exhausted or a permanent error: nothing runs it again unless retried by hand
+    DEAD = "dead"
+    CANCELLED = "cancelled"
+
+    @property
+    def terminal(self) -> bool:
+        return self in TERMINAL
+
+
+TERMINAL = frozenset({JobStatus.SUCCEEDED, JobStatus.DEAD, JobStatus.CANCELLED})
+
+
+class Progress(msgspec.Struct, kw_only=True):
+    percent: float
+    message: str | None = None
+
+
+class JobError(msgspec.Struct, kw_only=True):
+    type: str
+    message: str
+
+
+class Job(msgspec.Struct, kw_only=True):
+    id: str
+    type: str
+    queue: str
+    status: JobStatus
+    attempts: int
+    command: dict[str, Any]
+    progress: Progress | None = None
+    result: Any = None
+    error: JobError | None = None
+    idempotency_key: str | None = None
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    started_at: dt.datetime | None = None
+    finished_at: dt.datetime | None = None

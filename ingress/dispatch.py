@@ -1,0 +1,47 @@
+"""Hands accepted commands to the broker from the event loop, without blocking it.
+
+Dramatiq's brokers are synchronous, so an enqueue runs on a worker thread. When
+the broker is down, a breaker stops trying for a few seconds: requests are still
+accepted (the job row is committed) and the sweeper enqueues them later.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import anyio
+import dramatiq
+
+from ingress.jobs import AsyncJobs
+from workers.submission import enqueue
+
+log = logging.getLogger(__name__)
+
+
+class Dispatcher:
+    def __init__(self, broker: dramatiq.Broker, jobs: AsyncJobs, *, pause_s: float = 2.0, threads: int = 8) -> None:
+        self.broker = broker
+        self.jobs = jobs
+        self.pause_s = pause_s
+        self.limiter = anyio.CapacityLimiter(threads)
+        self.down_until = 0.0
+
+    @property
+    def broker_down(self) -> bool:
+        return time.monotonic() < self.down_until
+
+    async def send(self, message: dramatiq.Message) -> bool:
+        """True when the broker took the message; False leaves it to the sweeper."""
+        if self.broker_down:
+            return False
+        try:
+            await anyio.to_thread.run_sync(enqueue, self.broker, message, limiter=self.limiter)
+        except Exception as err:  # noqa: BLE001 - any broker failure: the row is safe, the sweeper retries
+            self.down_until = time.monotonic() + self.pause_s
+            log.warning(
+                "broker unavailable (%s); job %s left to the sweeper", err.__class__.__name__, message.message_id
+            )
+            return False
+        self.jobs.enqueued(message.message_id)
+        return True

@@ -1,0 +1,159 @@
+"""The ingress's asynchronous view of the job store (same SQL as the workers')."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import datetime as dt
+import logging
+from typing import Any
+
+import msgspec
+import redis.asyncio as aioredis
+from psycopg import sql
+from psycopg.types.json import Jsonb
+from psycopg_pool import AsyncConnectionPool
+
+from contracts import Job, JobStatus
+from workers.jobstore import SQL, command_hash, decode, encode, mirror_key, to_job
+from workers.submission import Submission
+
+log = logging.getLogger(__name__)
+
+
+class BadCursor(ValueError):
+    pass
+
+
+def encode_cursor(job: Job) -> str:
+    raw = f"{job.created_at.isoformat()}|{job.id}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[dt.datetime, str]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        created, job_id = raw.split("|", 1)
+        return dt.datetime.fromisoformat(created), job_id
+    except (ValueError, UnicodeDecodeError):
+        raise BadCursor("cursor is not one this API returned") from None
+
+
+class AsyncJobs:
+    def __init__(self, pool: AsyncConnectionPool, redis: aioredis.Redis, ttl_s: int) -> None:
+        self.pool = pool
+        self.redis = redis
+        self.ttl_s = ttl_s
+        self._pending: set[str] = set()
+        self._wake = asyncio.Event()
+
+    async def _row(self, query: str | sql.Composed, params: dict[str, Any]) -> dict[str, Any] | None:
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(query, params)
+            return await cur.fetchone()
+
+    async def insert(self, sub: Submission) -> tuple[Job, bool, bool]:
+        """(job, created, same_command). A replayed key returns the existing job."""
+        digest = command_hash(sub.command)
+        params = {
+            "id": sub.job_id,
+            "type": sub.type,
+            "queue": sub.queue,
+            "command": Jsonb(sub.command),
+            "options": Jsonb(sub.options),
+            "idempotency_key": sub.options.get("idempotency_key"),
+            "command_hash": digest,
+        }
+        async with self.pool.connection() as conn:
+            row = await (await conn.execute(SQL["insert"], params)).fetchone()
+            if row is not None:
+                return to_job(row), True, True
+            row = await (await conn.execute(SQL["get"], {"id": sub.job_id})).fetchone()
+        assert row is not None
+        return to_job(row), False, row.get("command_hash") in (None, digest)
+
+    async def get(self, job_id: str) -> Job | None:
+        try:
+            raw = await self.redis.get(mirror_key(job_id))
+            if raw is not None:
+                return decode(raw)
+        except aioredis.RedisError:
+            pass  # the mirror is an optimisation; Postgres answers
+        row = await self._row(SQL["get"], {"id": job_id})
+        return None if row is None else to_job(row)
+
+    async def mirror(self, job: Job) -> None:
+        try:
+            await self.redis.set(mirror_key(job.id), encode(job), ex=self.ttl_s)
+        except aioredis.RedisError as err:
+            log.warning("status mirror unavailable for job %s: %s", job.id, err.__class__.__name__)
+
+    async def transition(self, name: str, job_id: str) -> Job | None:
+        row = await self._row(SQL[name], {"id": job_id})
+        if row is None:
+            return None
+        job = to_job(row)
+        await self.mirror(job)
+        return job
+
+    async def options(self, job_id: str) -> dict[str, Any]:
+        row = await self._row("SELECT options FROM jobs WHERE id = %(id)s", {"id": job_id})
+        return dict(row["options"]) if row else {}
+
+    async def list(
+        self, *, status: JobStatus | None, type: str | None, limit: int, cursor: str | None
+    ) -> tuple[list[Job], str | None]:
+        clauses: list[sql.Composable] = []
+        params: dict[str, Any] = {"limit": limit + 1}
+        if status is not None:
+            clauses.append(sql.SQL("status = %(status)s"))
+            params["status"] = str(status)
+        if type is not None:
+            clauses.append(sql.SQL("type = %(type)s"))
+            params["type"] = type
+        if cursor is not None:
+            params["c_created"], params["c_id"] = decode_cursor(cursor)
+            clauses.append(sql.SQL("(created_at, id) < (%(c_created)s, %(c_id)s)"))
+        where = sql.SQL(" WHERE ") + sql.SQL(" AND ").join(clauses) if clauses else sql.SQL("")
+        query = sql.SQL("SELECT * FROM jobs{} ORDER BY created_at DESC, id DESC LIMIT %(limit)s").format(where)
+        async with self.pool.connection() as conn:
+            rows = await (await conn.execute(query, params)).fetchall()
+        jobs = [to_job(r) for r in rows[:limit]]
+        next_cursor = encode_cursor(jobs[-1]) if len(rows) > limit else None
+        return jobs, next_cursor
+
+    async def counts(self) -> list[dict[str, Any]]:
+        async with self.pool.connection() as conn:
+            return await (await conn.execute(SQL["count_by_status"])).fetchall()
+
+    async def durations(self) -> list[dict[str, Any]]:
+        async with self.pool.connection() as conn:
+            return await (await conn.execute(SQL["durations"])).fetchall()
+
+    # -- enqueued marks are batched: one UPDATE per burst of requests, not one per request.
+    # A mark lost with the process only makes the sweeper send the message again.
+    def enqueued(self, job_id: str) -> None:
+        self._pending.add(job_id)
+        self._wake.set()
+
+    async def flush_marks(self) -> None:
+        while self._pending:
+            ids, self._pending = list(self._pending), set()
+            try:
+                async with self.pool.connection() as conn:
+                    await conn.execute("SET LOCAL synchronous_commit = off")
+                    await conn.execute(SQL["mark_enqueued"], {"ids": ids})
+            except Exception as err:  # noqa: BLE001 - the sweeper covers what is not marked
+                log.warning("could not mark %d jobs enqueued: %s", len(ids), err.__class__.__name__)
+                return
+
+    async def run_marker(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            await asyncio.sleep(0.02)
+            await self.flush_marks()
+
+
+def jsonable(job: Job) -> dict[str, Any]:
+    return msgspec.to_builtins(job)

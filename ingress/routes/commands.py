@@ -1,0 +1,62 @@
+"""POST /v1/commands: a typed command in, ``202 {id, status, links}`` out."""
+
+from __future__ import annotations
+
+import re
+
+import msgspec
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from contracts import InvalidCommand, decode, route, type_of
+from ingress.body import read_json_body
+from ingress.errors import ApiError, invalid, json_response
+from ingress.state import State
+from workers.submission import prepare
+
+_HEADER_VALUE = re.compile(r"^[\x21-\x7e]{1,255}$")
+
+
+def links(job_id: str) -> dict[str, str]:
+    base = f"/v1/jobs/{job_id}"
+    return {"self": base, "cancel": f"{base}/cancel", "retry": f"{base}/retry"}
+
+
+def header(request: Request, name: str) -> str | None:
+    value = request.headers.get(name)
+    if value is not None and not _HEADER_VALUE.match(value):
+        raise ApiError(400, "invalid_header", {"header": name, "message": "1 to 255 visible ASCII characters"})
+    return value
+
+
+async def submit(request: Request) -> Response:
+    state: State = request.app.state.switchyard
+    body = await read_json_body(request, state.settings.max_body_bytes)
+    try:
+        command = decode(body)
+    except msgspec.DecodeError as err:
+        raise ApiError(400, "malformed_json", str(err)) from None
+    except InvalidCommand as err:
+        raise invalid(err.path, err.message) from None
+    if not route(command).served:
+        raise invalid("$.type", f"no pool serves {type_of(command)!r} in this version yet")
+
+    key = header(request, "idempotency-key")
+    submission = prepare(command, idempotency_key=key, trace_id=header(request, "x-trace-id"))
+    job, created, same_command = await state.jobs.insert(submission)
+    if not same_command:
+        raise ApiError(
+            409,
+            "idempotency_conflict",
+            {"job_id": job.id, "message": "this Idempotency-Key was used for a different command"},
+        )
+    if created:
+        await state.dispatcher.send(submission.message())
+    headers = {"Location": f"/v1/jobs/{job.id}"}
+    if not created:
+        headers["Idempotent-Replayed"] = "true"
+    return json_response({"id": job.id, "status": job.status, "links": links(job.id)}, 202, headers)
+
+
+ROUTES = [Route("/v1/commands", submit, methods=["POST"])]

@@ -1,0 +1,89 @@
+"""Jobs: read one, list with filters and a cursor, cancel a queued one, retry a dead one."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from contracts import BY_TYPE, Job, JobStatus
+from ingress.errors import ApiError, invalid, json_response
+from ingress.jobs import BadCursor
+from ingress.state import State
+from workers.submission import message_for
+
+MAX_LIMIT = 500
+
+
+def _state(request: Request) -> State:
+    return request.app.state.switchyard
+
+
+async def _existing(state: State, job_id: str) -> Job:
+    job = await state.jobs.get(job_id) if len(job_id) <= 64 else None
+    if job is None:
+        raise ApiError(404, "not_found", {"job_id": job_id[:64]})
+    return job
+
+
+async def get_job(request: Request) -> Response:
+    job = await _existing(_state(request), request.path_params["job_id"])
+    return json_response(job)
+
+
+async def list_jobs(request: Request) -> Response:
+    q = request.query_params
+    unknown = set(q) - {"status", "type", "limit", "cursor"}
+    if unknown:
+        raise invalid(sorted(unknown)[0], "unknown query parameter")
+    status = None
+    if "status" in q:
+        try:
+            status = JobStatus(q["status"])
+        except ValueError:
+            raise invalid("status", f"one of {', '.join(s.value for s in JobStatus)}") from None
+    if "type" in q and q["type"] not in BY_TYPE:
+        raise invalid("type", "not a command type (see /openapi.json)")
+    raw_limit = q.get("limit", "50")
+    if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= MAX_LIMIT:
+        raise invalid("limit", f"a whole number from 1 to {MAX_LIMIT}")
+    try:
+        jobs, cursor = await _state(request).jobs.list(
+            status=status, type=q.get("type"), limit=int(raw_limit), cursor=q.get("cursor")
+        )
+    except BadCursor as err:
+        raise invalid("cursor", str(err)) from None
+    return json_response({"items": jobs, "next_cursor": cursor})
+
+
+_ONLY = {"cancel": "only a queued job can be cancelled", "retry": "only a dead job can be retried"}
+
+
+async def _change(request: Request, name: str) -> Job:
+    state = _state(request)
+    job_id = request.path_params["job_id"]
+    job = await state.jobs.transition(name, job_id) if len(job_id) <= 64 else None
+    if job is None:
+        current = await _existing(state, job_id)
+        raise ApiError(409, "conflict", {"job_id": job_id, "status": current.status, "message": _ONLY[name]})
+    return job
+
+
+async def cancel_job(request: Request) -> Response:
+    return json_response(await _change(request, "cancel"))
+
+
+async def retry_job(request: Request) -> Response:
+    state = _state(request)
+    job = await _change(request, "retry")
+    options = await state.jobs.options(job.id)
+    await state.dispatcher.send(message_for(job, options))
+    return json_response(job, 202)
+
+
+ROUTES = [
+    Route("/v1/jobs", list_jobs, methods=["GET"]),
+    Route("/v1/jobs/{job_id}", get_job, methods=["GET"]),
+    Route("/v1/jobs/{job_id}/cancel", cancel_job, methods=["POST"]),
+    Route("/v1/jobs/{job_id}/retry", retry_job, methods=["POST"]),
+]

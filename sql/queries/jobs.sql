@@ -1,0 +1,82 @@
+-- Named queries of the job store. Each block starts with "-- name: <name>".
+-- Parameters are bound by psycopg (%(name)s); nothing is ever formatted in.
+
+-- name: insert
+-- A command accepted by the ingress. An existing id (same idempotency key) is left as it is.
+INSERT INTO jobs (id, type, queue, status, command, options, idempotency_key, command_hash)
+VALUES (%(id)s, %(type)s, %(queue)s, 'queued', %(command)s, %(options)s, %(idempotency_key)s, %(command_hash)s)
+ON CONFLICT (id) DO NOTHING
+RETURNING *;
+
+-- name: mark_enqueued
+UPDATE jobs SET enqueued_at = now()
+WHERE id = ANY(%(ids)s) AND enqueued_at IS NULL;
+
+-- name: start
+-- A worker received the message. Creates the row for messages published straight onto
+-- the bus. Returns nothing when the job is already over (a redelivery, or cancelled).
+INSERT INTO jobs (id, type, queue, status, attempts, command, options, idempotency_key,
+                  enqueued_at, started_at)
+VALUES (%(id)s, %(type)s, %(queue)s, 'running', 1, %(command)s, %(options)s, %(idempotency_key)s,
+        now(), now())
+ON CONFLICT (id) DO UPDATE
+   SET status = 'running', attempts = jobs.attempts + 1, updated_at = now(),
+       enqueued_at = coalesce(jobs.enqueued_at, now()), started_at = coalesce(jobs.started_at, now())
+ WHERE jobs.status IN ('queued', 'running', 'failed')
+RETURNING *;
+
+-- name: finish
+-- The only transition out of running. A second delivery that finishes after the first
+-- finds the status changed and writes nothing: a job succeeds once.
+UPDATE jobs
+   SET status = %(status)s, result = %(result)s, error = %(error)s, updated_at = now(),
+       finished_at = CASE WHEN %(status)s IN ('succeeded', 'dead') THEN now() END,
+       progress = CASE WHEN %(status)s = 'succeeded' THEN '{"percent": 100.0}'::jsonb ELSE progress END
+ WHERE id = %(id)s AND status = 'running'
+RETURNING *;
+
+-- name: progress
+UPDATE jobs SET progress = %(progress)s, updated_at = now()
+ WHERE id = %(id)s AND status = 'running'
+RETURNING *;
+
+-- name: cancel
+UPDATE jobs SET status = 'cancelled', finished_at = now(), updated_at = now()
+ WHERE id = %(id)s AND status = 'queued'
+RETURNING *;
+
+-- name: retry
+UPDATE jobs SET status = 'queued', error = NULL, result = NULL, progress = NULL, finished_at = NULL,
+                enqueued_at = NULL, updated_at = now()
+ WHERE id = %(id)s AND status = 'dead'
+RETURNING *;
+
+-- name: get
+SELECT * FROM jobs WHERE id = %(id)s;
+
+-- name: unenqueued
+-- Accepted jobs the broker never got (it was down, or the ingress died between the
+-- commit and the enqueue). Locked so two sweepers never enqueue the same rows.
+SELECT * FROM jobs
+ WHERE status = 'queued' AND enqueued_at IS NULL
+   AND created_at < now() - make_interval(secs => %(grace_s)s)
+ ORDER BY created_at
+ LIMIT %(limit)s
+   FOR UPDATE SKIP LOCKED;
+
+-- name: count_by_status
+SELECT queue, status, count(*) AS n FROM jobs GROUP BY queue, status;
+
+-- name: durations
+-- Job duration of finished jobs per queue, bucketed for the Prometheus histogram.
+SELECT queue, count(*) AS n,
+       coalesce(sum(extract(epoch FROM finished_at - started_at)), 0) AS total_s,
+       count(*) FILTER (WHERE finished_at - started_at <= interval '0.01 s') AS le_0_01,
+       count(*) FILTER (WHERE finished_at - started_at <= interval '0.1 s') AS le_0_1,
+       count(*) FILTER (WHERE finished_at - started_at <= interval '1 s') AS le_1,
+       count(*) FILTER (WHERE finished_at - started_at <= interval '10 s') AS le_10,
+       count(*) FILTER (WHERE finished_at - started_at <= interval '60 s') AS le_60,
+       count(*) FILTER (WHERE finished_at - started_at <= interval '600 s') AS le_600
+  FROM jobs
+ WHERE finished_at IS NOT NULL AND started_at IS NOT NULL
+ GROUP BY queue;

@@ -1,0 +1,1 @@
+"""Worker side of the bus: settings, broker, job store and lifecycle, pools, ticker."""

@@ -1,0 +1,86 @@
+"""Turning a handler function into the Dramatiq actor of a command type.
+
+A pool module writes::
+
+    @handles(gooddata.WorkspaceCreate)
+    def create(command: gooddata.WorkspaceCreate, job: JobContext) -> dict: ...
+
+The actor is named by the command type and listens on the command's queue (from
+the routing table), so a message built by any producer reaches it.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import dramatiq
+import msgspec
+from dramatiq.middleware import CurrentMessage
+
+from contracts import CommandBase, InvalidCommand, convert, route, type_of
+from workers.errors import PermanentError
+from workers.jobstore import JobStore
+
+C = TypeVar("C", bound=CommandBase)
+
+
+class JobContext:
+    """What a handler may know and say about the job it runs."""
+
+    def __init__(self, job_id: str, attempt: int, store: JobStore | None) -> None:
+        self.id = job_id
+        self.attempt = attempt
+        self._store = store
+
+    def progress(self, percent: float, message: str | None = None) -> None:
+        if self._store is not None:
+            self._store.progress(self.id, percent, message)
+
+
+_store: JobStore | None = None
+# The handler's result travels to the lifecycle middleware through the worker
+# thread, not as the actor's return value (which Dramatiq would only keep with
+# its own results backend, and warn about otherwise).
+_outcome = threading.local()
+
+
+def take_result(job_id: str) -> Any:
+    """The result the handler of ``job_id`` returned on this thread (once)."""
+    stored = getattr(_outcome, "value", None)
+    _outcome.value = None
+    return stored[1] if stored and stored[0] == job_id else None
+
+
+def _job_store() -> JobStore:
+    global _store
+    if _store is None:
+        _store = JobStore()
+    return _store
+
+
+def handles(command_cls: type[C], **options: Any) -> Callable[[Callable[[C, JobContext], Any]], dramatiq.Actor]:
+    tag = command_cls.__struct_config__.tag
+    queue = route(command_cls).queue
+
+    def register(handler: Callable[[C, JobContext], Any]) -> dramatiq.Actor:
+        def run(*args: Any, **kwargs: Any) -> Any:
+            if len(args) != 1 or kwargs:
+                raise PermanentError("a message carries exactly one argument, the command: args=[command], kwargs={}")
+            try:
+                command = convert(args[0], "$.args[0]")
+            except InvalidCommand as err:
+                raise PermanentError(f"invalid command: {err.message} at {err.path}") from None
+            if not isinstance(command, command_cls):
+                raise PermanentError(f"actor {tag!r} got a command of type {type_of(command)!r}")
+            message = CurrentMessage.get_current_message()
+            attempt = (message.options.get("retries", 0) + 1) if message else 1
+            job = JobContext(message.message_id if message else "", attempt, _job_store() if message else None)
+            _outcome.value = (job.id, msgspec.to_builtins(handler(command, job)))
+
+        run.__name__ = run.__qualname__ = tag.replace(".", "_")
+        run.__doc__ = handler.__doc__
+        return dramatiq.actor(run, actor_name=tag, queue_name=queue, throws=(PermanentError,), **options)
+
+    return register

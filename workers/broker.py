@@ -1,0 +1,67 @@
+"""The Dramatiq broker every process shares: Redis by default, RabbitMQ for amqp:// URLs.
+
+Dramatiq and the broker are the distributed engine; this module only picks the
+broker and the middleware stack:
+
+- Retries: exponential backoff, permanent errors not retried, and a store outage
+  retried without counting against ``max_retries``.
+- JobLifecycle: writes every job transition (after Retries has decided, so it can
+  tell ``failed`` from ``dead``).
+- Redis: a short heartbeat timeout and a frequent maintenance pass, so messages of
+  a worker killed mid-job go back to the queue in seconds instead of minutes.
+"""
+
+from __future__ import annotations
+
+import dramatiq
+import redis
+from dramatiq.middleware import AgeLimit, CurrentMessage, ShutdownNotifications, TimeLimit
+from dramatiq.middleware.retries import Retries
+
+from workers import settings
+from workers.errors import StoreUnavailable
+
+_broker: dramatiq.Broker | None = None
+
+
+def build(*, with_lifecycle: bool = True) -> dramatiq.Broker:
+    s = settings.get()
+
+    def retry_when(retries: int, exc: BaseException) -> bool:
+        return isinstance(exc, StoreUnavailable) or retries < s.max_retries
+
+    middleware: list[dramatiq.Middleware] = [
+        AgeLimit(),
+        TimeLimit(time_limit=s.job_time_limit_ms),
+        ShutdownNotifications(),
+        CurrentMessage(),
+    ]
+    if with_lifecycle:
+        from workers.lifecycle import JobLifecycle
+
+        middleware.append(JobLifecycle())
+    middleware.append(Retries(min_backoff=s.min_backoff_ms, max_backoff=s.max_backoff_ms, retry_when=retry_when))
+
+    url = s.broker
+    if url.startswith(("amqp://", "amqps://")):
+        from dramatiq.brokers.rabbitmq import RabbitmqBroker
+
+        return RabbitmqBroker(url=url, middleware=middleware, confirm_delivery=True)
+    from dramatiq.brokers.redis import RedisBroker
+
+    return RedisBroker(
+        client=redis.Redis.from_url(url, socket_connect_timeout=max(1.0, s.redis_timeout), socket_timeout=10),
+        middleware=middleware,
+        namespace=s.broker_namespace,
+        heartbeat_timeout=s.heartbeat_timeout_ms,
+        maintenance_chance=s.maintenance_chance,
+    )
+
+
+def setup(*, with_lifecycle: bool = True) -> dramatiq.Broker:
+    """Build the process's broker once and make it Dramatiq's global broker."""
+    global _broker
+    if _broker is None:
+        _broker = build(with_lifecycle=with_lifecycle)
+        dramatiq.set_broker(_broker)
+    return _broker

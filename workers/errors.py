@@ -1,0 +1,38 @@
+"""Errors a job can end with, and how they are told apart."""
+
+from __future__ import annotations
+
+import re
+
+from dramatiq.middleware import MiddlewareError
+
+from contracts import JobError
+
+
+class PermanentError(Exception):
+    """Retrying cannot help (bad input, a 4xx from a remote API): the job goes ``dead`` at once."""
+
+
+class StoreUnavailable(MiddlewareError):
+    """The job store could not record a transition; the message is retried with backoff."""
+
+
+_SECRETS = (
+    re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)[^/@\s]+@", re.IGNORECASE),  # user:password@ in URLs
+    re.compile(r"(?P<scheme>(?:bearer|token|api[_-]?key|password)[\s=:]+)\S+", re.IGNORECASE),
+)
+MAX_MESSAGE = 2000
+
+
+def redact(text: str) -> str:
+    """Remove credentials that libraries like to put in their error messages."""
+    for pattern in _SECRETS:
+        text = pattern.sub(lambda m: m["scheme"] + "***" + ("@" if "://" in m["scheme"] else ""), text)
+    return text
+
+
+def describe(exc: BaseException) -> JobError:
+    message = redact(str(exc) or exc.__class__.__name__)
+    if len(message) > MAX_MESSAGE:
+        message = message[:MAX_MESSAGE] + "…"
+    return JobError(type=exc.__class__.__name__, message=message)

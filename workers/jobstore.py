@@ -1,0 +1,158 @@
+"""The job store: every job transition, written to Postgres, mirrored to Redis.
+
+Transitions are idempotent per message id because delivery is at-least-once:
+``start`` of a finished job returns None (the caller skips the message) and
+``finish`` only moves a job out of ``running``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from typing import Any
+
+import msgspec
+import psycopg
+import redis
+from psycopg.types.json import Jsonb, set_json_dumps, set_json_loads
+
+from contracts import Job, JobError, JobStatus, Progress
+from workers import db, settings
+from workers.queries import load
+from workers.redis_client import sync_client
+
+log = logging.getLogger(__name__)
+SQL = load("jobs")
+MIRROR_PREFIX = "switchyard:job:"
+
+_encoder = msgspec.json.Encoder()
+set_json_dumps(_encoder.encode)
+set_json_loads(msgspec.json.decode)
+
+
+def command_hash(command: dict[str, Any]) -> str:
+    return hashlib.sha256(msgspec.json.encode(command, order="sorted")).hexdigest()
+
+
+def to_job(row: dict[str, Any]) -> Job:
+    return msgspec.convert(
+        {k: row[k] for k in Job.__struct_fields__ if k in row and row[k] is not None},
+        Job,
+        from_attributes=False,
+    )
+
+
+def mirror_key(job_id: str) -> str:
+    return MIRROR_PREFIX + job_id
+
+
+def encode(job: Job) -> bytes:
+    return _encoder.encode(job)
+
+
+def decode(raw: bytes) -> Job:
+    return msgspec.json.decode(raw, type=Job)
+
+
+class JobStore:
+    """Synchronous store used by worker processes, the ticker and the CLI."""
+
+    def __init__(self, redis_client: redis.Redis | None = None) -> None:
+        self.redis = redis_client or sync_client()
+        self.ttl = settings.get().status_ttl_s
+
+    def _one(self, name: str, params: dict[str, Any], *, durable: bool = True) -> dict[str, Any] | None:
+        with db.pool().connection() as conn:
+            if not durable:
+                # losing this write in a Postgres crash only leaves the previous state,
+                # which the redelivered message corrects: it need not wait for fsync
+                conn.execute("SET LOCAL synchronous_commit = off")
+            return conn.execute(SQL[name], params).fetchone()
+
+    def mirror(self, job: Job) -> None:
+        """Best effort: Postgres already holds the truth, the API falls back to it."""
+        try:
+            self.redis.set(mirror_key(job.id), encode(job), ex=self.ttl)
+        except redis.RedisError as err:
+            log.warning("status mirror unavailable for job %s: %s", job.id, err.__class__.__name__)
+
+    def _transition(self, name: str, params: dict[str, Any], *, durable: bool = True) -> Job | None:
+        row = self._one(name, params, durable=durable)
+        if row is None:
+            return None
+        job = to_job(row)
+        self.mirror(job)
+        return job
+
+    def start(self, *, job_id: str, type: str, queue: str, command: Any, options: dict[str, Any]) -> Job | None:
+        return self._transition(
+            "start",
+            {
+                "id": job_id,
+                "type": type,
+                "queue": queue,
+                "command": Jsonb(command),
+                "options": Jsonb(options),
+                "idempotency_key": options.get("idempotency_key"),
+            },
+            durable=False,
+        )
+
+    def finish(
+        self, job_id: str, status: JobStatus, *, result: Any = None, error: JobError | None = None
+    ) -> Job | None:
+        return self._transition(
+            "finish",
+            {
+                "id": job_id,
+                "status": str(status),
+                "result": None if result is None else Jsonb(result),
+                "error": None if error is None else Jsonb(error),
+            },
+        )
+
+    def progress(self, job_id: str, percent: float, message: str | None = None) -> Job | None:
+        value = Progress(percent=max(0.0, min(100.0, float(percent))), message=message)
+        return self._transition("progress", {"id": job_id, "progress": Jsonb(value)}, durable=False)
+
+    def get(self, job_id: str) -> Job | None:
+        row = self._one("get", {"id": job_id})
+        return None if row is None else to_job(row)
+
+    def insert(
+        self, *, job_id: str, type: str, queue: str, command: dict[str, Any], options: dict[str, Any]
+    ) -> tuple[Job, bool]:
+        """Record an accepted command. Returns (job, created); created is False for a replay."""
+        params = {
+            "id": job_id,
+            "type": type,
+            "queue": queue,
+            "command": Jsonb(command),
+            "options": Jsonb(options),
+            "idempotency_key": options.get("idempotency_key"),
+            "command_hash": command_hash(command),
+        }
+        with db.pool().connection() as conn:
+            row = conn.execute(SQL["insert"], params).fetchone()
+            if row is not None:
+                return to_job(row), True
+            existing = conn.execute(SQL["get"], {"id": job_id}).fetchone()
+        assert existing is not None
+        return to_job(existing), False
+
+    def mark_enqueued(self, job_ids: list[str]) -> None:
+        if job_ids:
+            with db.pool().connection() as conn:
+                conn.execute(SQL["mark_enqueued"], {"ids": job_ids})
+
+    def stored_hash(self, job_id: str) -> str | None:
+        with db.pool().connection() as conn:
+            row = conn.execute("SELECT command_hash FROM jobs WHERE id = %s", (job_id,)).fetchone()
+        return None if row is None else row["command_hash"]
+
+
+def unavailable(err: BaseException) -> bool:
+    """True for errors that mean a dependency is down (the caller answers 503 or retries)."""
+    return isinstance(err, (psycopg.OperationalError, redis.ConnectionError, redis.TimeoutError)) or (
+        err.__class__.__name__ == "PoolTimeout"
+    )

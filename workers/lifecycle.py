@@ -1,0 +1,74 @@
+"""Dramatiq middleware that writes every job transition to the job store.
+
+queued -> running -> succeeded | failed (a retry is scheduled) | dead | cancelled
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import dramatiq
+from dramatiq.errors import ActorNotFound
+from dramatiq.middleware import Middleware, SkipMessage
+
+from contracts import JobStatus
+from workers.actors import take_result
+from workers.errors import StoreUnavailable, describe
+from workers.jobstore import JobStore, unavailable
+
+log = logging.getLogger(__name__)
+
+
+class JobLifecycle(Middleware):
+    def __init__(self) -> None:
+        self._store: JobStore | None = None
+
+    @property
+    def store(self) -> JobStore:
+        # created on first use: Dramatiq forks worker processes after importing us
+        if self._store is None:
+            self._store = JobStore()
+        return self._store
+
+    def before_process_message(self, broker: dramatiq.Broker, message: dramatiq.Message) -> None:
+        command: Any = message.args[0] if len(message.args) == 1 else {"args": list(message.args)}
+        try:
+            job = self.store.start(
+                job_id=message.message_id,
+                type=message.actor_name,
+                queue=message.queue_name.removesuffix(".DQ"),
+                command=command,
+                options={k: v for k, v in message.options.items() if k in _KEPT_OPTIONS},
+            )
+        except Exception as err:
+            if unavailable(err):
+                raise StoreUnavailable(f"job store unavailable: {err.__class__.__name__}") from None
+            raise
+        if job is None:
+            # finished, dead or cancelled already: a redelivery or a cancelled job
+            log.info("skipping message %s: its job is already over", message.message_id)
+            raise SkipMessage()
+
+    def after_process_message(
+        self,
+        broker: dramatiq.Broker,
+        message: dramatiq.Message,
+        *,
+        result: Any = None,
+        exception: BaseException | None = None,
+    ) -> None:
+        if isinstance(exception, StoreUnavailable):
+            return  # nothing was recorded as started; the retry will record it
+        if exception is None:
+            self.store.finish(message.message_id, JobStatus.SUCCEEDED, result=take_result(message.message_id))
+            return
+        if isinstance(exception, ActorNotFound):
+            # no actor for this type on this queue: park it in the dead-letter queue
+            message.fail()
+        status = JobStatus.DEAD if message.failed else JobStatus.FAILED
+        self.store.finish(message.message_id, status, error=describe(exception))
+
+
+#: message options worth keeping with the job (our metadata, not broker internals)
+_KEPT_OPTIONS = frozenset({"schema_version", "idempotency_key", "trace_id", "scheduled_at"})

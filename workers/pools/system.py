@@ -1,0 +1,40 @@
+"""The ``system`` pool: diagnostic commands for checking a deployment end to end."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from contracts import system
+from workers.actors import JobContext, handles
+from workers.broker import setup
+from workers.errors import PermanentError
+
+setup()
+
+
+@handles(system.Noop)
+def noop(command: system.Noop, job: JobContext) -> dict[str, Any]:
+    return {"echo": command.echo}
+
+
+@handles(system.Sleep)
+def sleep(command: system.Sleep, job: JobContext) -> dict[str, Any]:
+    step = command.seconds / command.steps
+    for done in range(1, command.steps + 1):
+        time.sleep(step)
+        job.progress(100.0 * done / command.steps, f"step {done} of {command.steps}")
+    return {"slept_s": command.seconds}
+
+
+class RequestedFailure(Exception):
+    pass
+
+
+@handles(system.Fail)
+def fail(command: system.Fail, job: JobContext) -> dict[str, Any]:
+    if command.permanent:
+        raise PermanentError(command.message)
+    if command.succeed_on_attempt is not None and job.attempt >= command.succeed_on_attempt:
+        return {"succeeded_on_attempt": job.attempt}
+    raise RequestedFailure(command.message)

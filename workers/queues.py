@@ -1,0 +1,41 @@
+"""Broker-agnostic questions about queues: is the broker up, how deep is each queue."""
+
+from __future__ import annotations
+
+import dramatiq
+from dramatiq.common import dq_name, xq_name
+
+
+def is_rabbitmq(broker: dramatiq.Broker) -> bool:
+    return type(broker).__name__ == "RabbitmqBroker"
+
+
+def ping(broker: dramatiq.Broker) -> None:
+    """Raises when the broker does not answer."""
+    if not is_rabbitmq(broker):
+        broker.client.ping()  # type: ignore[attr-defined]
+        return
+    try:
+        broker.connection.process_data_events(time_limit=0)  # type: ignore[attr-defined]
+    except Exception:
+        del broker.connection  # type: ignore[attr-defined]  # the next call opens a fresh one
+        raise
+
+
+def depths(broker: dramatiq.Broker, queues: tuple[str, ...]) -> dict[str, tuple[int, int, int]]:
+    """queue -> (ready, delayed, dead-lettered) message counts."""
+    if is_rabbitmq(broker):
+        try:
+            return {q: broker.get_queue_message_counts(q) for q in queues}  # type: ignore[attr-defined]
+        except Exception:
+            del broker.connection  # type: ignore[attr-defined]
+            raise
+    client = broker.client  # type: ignore[attr-defined]
+    ns = broker.namespace  # type: ignore[attr-defined]
+    with client.pipeline(transaction=False) as pipe:
+        for q in queues:
+            pipe.llen(f"{ns}:{q}")
+            pipe.llen(f"{ns}:{dq_name(q)}")
+            pipe.zcard(f"{ns}:{xq_name(q)}")
+        counts = pipe.execute()
+    return {q: tuple(counts[i * 3 : i * 3 + 3]) for i, q in enumerate(queues)}  # type: ignore[misc]

@@ -1,0 +1,63 @@
+"""Accepting a command: record the job first, then hand the message to the broker.
+
+The order is what makes a 202 safe: once the row is committed the command cannot
+be lost. If the broker is down, or the process dies before the enqueue, the
+sweeper finds the row (``enqueued_at IS NULL``) and enqueues it. A message sent
+twice carries the same id, and the workers run a job to success once.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import dramatiq
+import msgspec
+
+from contracts import CommandBase, Job, build_message, job_id_for, route, type_of
+
+
+class Submission(msgspec.Struct, kw_only=True, frozen=True):
+    job_id: str
+    type: str
+    queue: str
+    command: dict[str, Any]
+    options: dict[str, Any]
+
+    def message(self) -> dramatiq.Message:
+        return to_message(self.job_id, self.type, self.queue, self.command, self.options)
+
+
+def prepare(command: CommandBase, *, idempotency_key: str | None = None, trace_id: str | None = None) -> Submission:
+    job_id = job_id_for(idempotency_key)
+    fields = build_message(command, job_id=job_id, idempotency_key=idempotency_key, trace_id=trace_id)
+    return Submission(
+        job_id=job_id,
+        type=type_of(command),
+        queue=route(command).queue,
+        command=fields["args"][0],
+        options=fields["options"],
+    )
+
+
+def to_message(
+    job_id: str, type: str, queue: str, command: dict[str, Any], options: dict[str, Any]
+) -> dramatiq.Message:
+    return dramatiq.Message(
+        queue_name=queue,
+        actor_name=type,
+        args=(command,),
+        kwargs={},
+        options=dict(options),
+        message_id=job_id,
+        message_timestamp=dramatiq.common.current_millis(),
+    )
+
+
+def message_for(job: Job, options: dict[str, Any] | None = None) -> dramatiq.Message:
+    """The message that (re)runs a recorded job, with the same id."""
+    return to_message(job.id, job.type, job.queue, job.command, options or {"schema_version": 1})
+
+
+def enqueue(broker: dramatiq.Broker, message: dramatiq.Message) -> None:
+    broker.declare_queue(message.queue_name)
+    broker.enqueue(message)
