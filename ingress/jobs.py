@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import base64
-import datetime as dt
 import logging
 from typing import Any
 
@@ -14,29 +12,11 @@ from psycopg import sql
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
-from contracts import Job, JobStatus
-from workers.jobstore import SQL, command_hash, decode, encode, mirror_key, to_job
+from contracts import Job
+from workers.jobstore import SQL, command_hash, decode, encode, list_query, mirror_key, page, to_job
 from workers.submission import Submission
 
 log = logging.getLogger(__name__)
-
-
-class BadCursor(ValueError):
-    pass
-
-
-def encode_cursor(job: Job) -> str:
-    raw = f"{job.created_at.isoformat()}|{job.id}".encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> tuple[dt.datetime, str]:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        created, job_id = raw.split("|", 1)
-        return dt.datetime.fromisoformat(created), job_id
-    except (ValueError, UnicodeDecodeError):
-        raise BadCursor("cursor is not one this API returned") from None
 
 
 class AsyncJobs:
@@ -101,26 +81,11 @@ class AsyncJobs:
         return dict(row["options"]) if row else {}
 
     async def list(
-        self, *, status: JobStatus | None, type: str | None, limit: int, cursor: str | None
+        self, *, status: str | None, type: str | None, limit: int, cursor: str | None
     ) -> tuple[list[Job], str | None]:
-        clauses: list[sql.Composable] = []
-        params: dict[str, Any] = {"limit": limit + 1}
-        if status is not None:
-            clauses.append(sql.SQL("status = %(status)s"))
-            params["status"] = str(status)
-        if type is not None:
-            clauses.append(sql.SQL("type = %(type)s"))
-            params["type"] = type
-        if cursor is not None:
-            params["c_created"], params["c_id"] = decode_cursor(cursor)
-            clauses.append(sql.SQL("(created_at, id) < (%(c_created)s, %(c_id)s)"))
-        where = sql.SQL(" WHERE ") + sql.SQL(" AND ").join(clauses) if clauses else sql.SQL("")
-        query = sql.SQL("SELECT * FROM jobs{} ORDER BY created_at DESC, id DESC LIMIT %(limit)s").format(where)
+        query, params = list_query(status=status, type=type, limit=limit, cursor=cursor)
         async with self.pool.connection() as conn:
-            rows = await (await conn.execute(query, params)).fetchall()
-        jobs = [to_job(r) for r in rows[:limit]]
-        next_cursor = encode_cursor(jobs[-1]) if len(rows) > limit else None
-        return jobs, next_cursor
+            return page(await (await conn.execute(query, params)).fetchall(), limit)
 
     async def counts(self) -> list[dict[str, Any]]:
         async with self.pool.connection() as conn:

@@ -46,6 +46,11 @@ _store: JobStore | None = None
 _outcome = threading.local()
 
 
+def started(job_id: str, attempts: int) -> None:
+    """Called by the lifecycle middleware once the job is recorded as running."""
+    _outcome.attempt = (job_id, attempts)
+
+
 def take_result(job_id: str) -> Any:
     """The result the handler of ``job_id`` returned on this thread (once)."""
     stored = getattr(_outcome, "value", None)
@@ -75,8 +80,11 @@ def handles(command_cls: type[C], **options: Any) -> Callable[[Callable[[C, JobC
             if not isinstance(command, command_cls):
                 raise PermanentError(f"actor {tag!r} got a command of type {type_of(command)!r}")
             message = CurrentMessage.get_current_message()
-            attempt = (message.options.get("retries", 0) + 1) if message else 1
-            job = JobContext(message.message_id if message else "", attempt, _job_store() if message else None)
+            job_id = message.message_id if message else ""
+            recorded = getattr(_outcome, "attempt", None)
+            # attempts across every delivery, manual retries included, as the job store counts them
+            attempt = recorded[1] if recorded and recorded[0] == job_id else 1
+            job = JobContext(job_id, attempt, _job_store() if message else None)
             _outcome.value = (job.id, msgspec.to_builtins(handler(command, job)))
 
         run.__name__ = run.__qualname__ = tag.replace(".", "_")

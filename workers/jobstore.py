@@ -7,6 +7,8 @@ Transitions are idempotent per message id because delivery is at-least-once:
 
 from __future__ import annotations
 
+import base64
+import datetime as dt
 import hashlib
 import logging
 from typing import Any
@@ -14,6 +16,7 @@ from typing import Any
 import msgspec
 import psycopg
 import redis
+from psycopg import sql
 from psycopg.types.json import Jsonb, set_json_dumps, set_json_loads
 
 from contracts import Job, JobError, JobStatus, Progress
@@ -52,6 +55,48 @@ def encode(job: Job) -> bytes:
 
 def decode(raw: bytes) -> Job:
     return msgspec.json.decode(raw, type=Job)
+
+
+class BadCursor(ValueError):
+    pass
+
+
+def encode_cursor(job: Job) -> str:
+    raw = f"{job.created_at.isoformat()}|{job.id}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[dt.datetime, str]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        created, job_id = raw.split("|", 1)
+        return dt.datetime.fromisoformat(created), job_id
+    except (ValueError, UnicodeDecodeError):
+        raise BadCursor("cursor is not one this API returned") from None
+
+
+def list_query(
+    *, status: str | None, type: str | None, limit: int, cursor: str | None
+) -> tuple[sql.Composed, dict[str, Any]]:
+    """Newest first, keyset-paginated; fetches limit + 1 rows to know if a next page exists."""
+    clauses: list[sql.Composable] = []
+    params: dict[str, Any] = {"limit": limit + 1}
+    if status is not None:
+        clauses.append(sql.SQL("status = %(status)s"))
+        params["status"] = status
+    if type is not None:
+        clauses.append(sql.SQL("type = %(type)s"))
+        params["type"] = type
+    if cursor is not None:
+        params["c_created"], params["c_id"] = decode_cursor(cursor)
+        clauses.append(sql.SQL("(created_at, id) < (%(c_created)s, %(c_id)s)"))
+    where = sql.SQL(" WHERE ") + sql.SQL(" AND ").join(clauses) if clauses else sql.SQL("")
+    return sql.SQL("SELECT * FROM jobs{} ORDER BY created_at DESC, id DESC LIMIT %(limit)s").format(where), params
+
+
+def page(rows: list[dict[str, Any]], limit: int) -> tuple[list[Job], str | None]:
+    jobs = [to_job(r) for r in rows[:limit]]
+    return jobs, (encode_cursor(jobs[-1]) if len(rows) > limit else None)
 
 
 class JobStore:
@@ -145,10 +190,12 @@ class JobStore:
             with db.pool().connection() as conn:
                 conn.execute(SQL["mark_enqueued"], {"ids": job_ids})
 
-    def stored_hash(self, job_id: str) -> str | None:
+    def list(
+        self, *, status: str | None = None, type: str | None = None, limit: int = 50, cursor: str | None = None
+    ) -> tuple[list[Job], str | None]:
+        query, params = list_query(status=status, type=type, limit=limit, cursor=cursor)
         with db.pool().connection() as conn:
-            row = conn.execute("SELECT command_hash FROM jobs WHERE id = %s", (job_id,)).fetchone()
-        return None if row is None else row["command_hash"]
+            return page(conn.execute(query, params).fetchall(), limit)
 
 
 def unavailable(err: BaseException) -> bool:

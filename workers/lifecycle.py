@@ -13,7 +13,7 @@ from dramatiq.errors import ActorNotFound
 from dramatiq.middleware import Middleware, SkipMessage
 
 from contracts import JobStatus
-from workers.actors import take_result
+from workers.actors import started, take_result
 from workers.errors import StoreUnavailable, describe
 from workers.jobstore import JobStore, unavailable
 
@@ -49,6 +49,7 @@ class JobLifecycle(Middleware):
             # finished, dead or cancelled already: a redelivery or a cancelled job
             log.info("skipping message %s: its job is already over", message.message_id)
             raise SkipMessage()
+        started(job.id, job.attempts)
 
     def after_process_message(
         self,

@@ -61,3 +61,22 @@ def message_for(job: Job, options: dict[str, Any] | None = None) -> dramatiq.Mes
 def enqueue(broker: dramatiq.Broker, message: dramatiq.Message) -> None:
     broker.declare_queue(message.queue_name)
     broker.enqueue(message)
+
+
+def submit(store: Any, broker: dramatiq.Broker, command: CommandBase, *, idempotency_key: str | None = None) -> Job:
+    """Record and enqueue ``command`` from synchronous code (the CLI, Python callers).
+
+    Same guarantees as ``POST /v1/commands``: the row is committed first; if the broker
+    refuses the message the sweeper sends it later.
+    """
+    sub = prepare(command, idempotency_key=idempotency_key)
+    job, created = store.insert(
+        job_id=sub.job_id, type=sub.type, queue=sub.queue, command=sub.command, options=sub.options
+    )
+    if created:
+        try:
+            enqueue(broker, sub.message())
+        except Exception:  # noqa: BLE001 - recorded; the sweeper enqueues it
+            return job
+        store.mark_enqueued([job.id])
+    return job

@@ -8,8 +8,8 @@ from starlette.routing import Route
 
 from contracts import BY_TYPE, Job, JobStatus
 from ingress.errors import ApiError, invalid, json_response
-from ingress.jobs import BadCursor
 from ingress.state import State
+from workers.jobstore import BadCursor
 from workers.submission import message_for
 
 MAX_LIMIT = 500
@@ -49,7 +49,10 @@ async def list_jobs(request: Request) -> Response:
         raise invalid("limit", f"a whole number from 1 to {MAX_LIMIT}")
     try:
         jobs, cursor = await _state(request).jobs.list(
-            status=status, type=q.get("type"), limit=int(raw_limit), cursor=q.get("cursor")
+            status=None if status is None else status.value,
+            type=q.get("type"),
+            limit=int(raw_limit),
+            cursor=q.get("cursor"),
         )
     except BadCursor as err:
         raise invalid("cursor", str(err)) from None

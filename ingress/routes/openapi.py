@@ -148,14 +148,13 @@ def document() -> dict[str, Any]:
 
 
 def _rewrite_refs(node: Any) -> Any:
-    """msgspec writes #/$defs/X; OpenAPI wants #/components/schemas/X."""
+    """msgspec writes #/$defs/X (in $ref and discriminator mappings); OpenAPI wants #/components/schemas/X."""
     if isinstance(node, dict):
-        return {
-            k: (v.replace("#/$defs/", "#/components/schemas/") if k == "$ref" else _rewrite_refs(v))
-            for k, v in node.items()
-        }
+        return {k: _rewrite_refs(v) for k, v in node.items()}
     if isinstance(node, list):
         return [_rewrite_refs(v) for v in node]
+    if isinstance(node, str) and node.startswith("#/$defs/"):
+        return "#/components/schemas/" + node.removeprefix("#/$defs/")
     return node
 
 

@@ -1,0 +1,5 @@
+import sys
+
+from ingress.cli import main
+
+sys.exit(main())

@@ -1,0 +1,113 @@
+"""Test services: real PostgreSQL and Redis (embedded unless TEST_DATABASE_URL /
+TEST_REDIS_URL name servers), a fresh database per session, and a running stack
+(web, system worker, ticker) shared by the end-to-end tests."""
+
+from __future__ import annotations
+
+import os
+import uuid
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import psycopg
+import pytest
+
+from devservers import EmbeddedPostgres, EmbeddedRedis, free_port
+from tests.support import API_KEY, Proc, start_ticker, start_web, start_worker
+
+warnings.filterwarnings("ignore", module="platformdirs")
+
+
+@pytest.fixture(scope="session")
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("services")
+
+
+@pytest.fixture(scope="session")
+def postgres_server(data_dir: Path) -> Iterator[str]:
+    if os.environ.get("TEST_DATABASE_URL"):
+        yield os.environ["TEST_DATABASE_URL"]
+        return
+    server = EmbeddedPostgres(data_dir / "postgres")
+    yield server.start()
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_url(data_dir: Path) -> Iterator[str]:
+    if os.environ.get("TEST_REDIS_URL"):
+        yield os.environ["TEST_REDIS_URL"]
+        return
+    server = EmbeddedRedis(data_dir / "redis", persist=False)
+    yield server.start()
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def database_url(postgres_server: str) -> Iterator[str]:
+    """A database of its own for this session, dropped at the end."""
+    name = f"switchyard_test_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(postgres_server, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = postgres_server.rsplit("/", 1)[0] + "/" + name
+    from workers.migrate import migrate
+
+    migrate(url)
+    yield url
+    with psycopg.connect(postgres_server, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def base_env(database_url: str, redis_url: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in {"BROKER_URL", "DATABASE_URL", "REDIS_URL", "API_KEYS"}}
+    env.update(
+        DATABASE_URL=database_url,
+        REDIS_URL=redis_url,
+        API_KEYS=f"{API_KEY},second-key-for-rotation",
+        BROKER_NAMESPACE="sytest-" + uuid.uuid4().hex[:6],
+        MAX_RETRIES="2",
+        MIN_BACKOFF_MS="200",
+        MAX_BACKOFF_MS="1000",
+        SWEEP_INTERVAL_S="0.5",
+        ENQUEUE_GRACE_S="1",
+        PYTHONUNBUFFERED="1",
+        dramatiq_restart_delay="500",
+    )
+    # this process (contracts.publish, the job store) sees the same settings
+    for name in ("DATABASE_URL", "REDIS_URL", "API_KEYS", "BROKER_NAMESPACE", "MAX_RETRIES"):
+        os.environ[name] = env[name]
+    from workers import settings
+
+    settings.get.cache_clear()
+    return env
+
+
+@pytest.fixture(scope="session")
+def stack(base_env: dict[str, str]) -> Iterator[dict[str, str]]:
+    """web + system worker + ticker on the session's services."""
+    web, url = start_web(base_env, free_port())
+    procs: list[Proc] = [web, start_worker(base_env), start_ticker(base_env)]
+    yield {"url": url, **base_env}
+    for proc in procs:
+        proc.stop()
+
+
+@pytest.fixture()
+def client(stack: dict[str, str]) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=stack["url"], headers={"Authorization": f"Bearer {API_KEY}"}, timeout=10) as c:
+        yield c
+
+
+@pytest.fixture(scope="session")
+def rabbitmq_url() -> str:
+    url = os.environ.get("TEST_RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672/%2F")
+    import pika
+
+    try:
+        pika.BlockingConnection(pika.URLParameters(url + "?connection_attempts=1&socket_timeout=2")).close()
+    except Exception as err:  # noqa: BLE001
+        pytest.skip(f"RabbitMQ is not reachable at {url.split('@')[-1]} ({err.__class__.__name__})")
+    return url

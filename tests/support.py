@@ -1,0 +1,131 @@
+"""Real processes for the tests: uvicorn, Dramatiq workers and the ticker, each a subprocess."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+
+ROOT = Path(__file__).resolve().parent.parent
+OUTPUT = ROOT / "tests" / "output"
+API_KEY = "test-key-" + "x" * 24
+
+
+def wait_for(
+    predicate: Callable[[], Any], timeout: float = 30.0, interval: float = 0.1, what: str = "condition"
+) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(interval)
+
+
+class Proc:
+    """A child process with its output in tests/output/<name>.log."""
+
+    def __init__(self, name: str, args: list[str], env: dict[str, str]) -> None:
+        OUTPUT.mkdir(parents=True, exist_ok=True)
+        self.name = name
+        self.log_path = OUTPUT / f"{name}.log"
+        self.log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
+        self.log.write(f"\n=== {time.strftime('%H:%M:%S')} start {' '.join(args)}\n".encode())
+        self.log.flush()
+        self.popen = subprocess.Popen(
+            args, cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
+
+    def alive(self) -> bool:
+        return self.popen.poll() is None
+
+    def output(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def kill(self, sig: int = signal.SIGKILL) -> None:
+        """Signal the whole process group (Dramatiq forks worker processes)."""
+        try:
+            os.killpg(self.popen.pid, sig)
+        except ProcessLookupError:
+            pass
+
+    def stop(self, timeout: float = 15) -> None:
+        if self.alive():
+            self.kill(signal.SIGTERM)
+            try:
+                self.popen.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.kill(signal.SIGKILL)
+                self.popen.wait(5)
+        else:
+            self.kill(signal.SIGKILL)  # children of a dead parent
+        self.log.close()
+
+
+def python(*args: str) -> list[str]:
+    return [sys.executable, *args]
+
+
+def start_web(env: dict[str, str], port: int, name: str = "web") -> tuple[Proc, str]:
+    proc = Proc(
+        name,
+        python("-m", "uvicorn", "ingress.app:create_app", "--factory", "--host", "127.0.0.1", "--port", str(port)),
+        env,
+    )
+    url = f"http://127.0.0.1:{port}"
+
+    def up() -> bool:
+        if not proc.alive():
+            raise AssertionError(f"web exited: {proc.output()[-2000:]}")
+        try:
+            return httpx.get(url + "/healthz", timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    wait_for(up, 30, what="the web process")
+    return proc, url
+
+
+def start_worker(env: dict[str, str], pool: str = "system", name: str | None = None, threads: int = 4) -> Proc:
+    return Proc(
+        name or f"worker-{pool}",
+        python(
+            "-m", "dramatiq", f"workers.pools.{pool}", "--queues", pool, "--processes", "1", "--threads", str(threads)
+        ),
+        env,
+    )
+
+
+def start_ticker(env: dict[str, str], name: str = "ticker") -> Proc:
+    return Proc(name, python("-m", "workers.ticker"), env)
+
+
+def job_row(database_url: str, job_id: str) -> dict[str, Any] | None:
+    with psycopg.connect(database_url, row_factory=psycopg.rows.dict_row) as conn:
+        return conn.execute("SELECT * FROM jobs WHERE id = %s", (job_id,)).fetchone()
+
+
+def wait_status(database_url: str, job_id: str, statuses: set[str], timeout: float = 30) -> dict[str, Any]:
+    def check() -> dict[str, Any] | None:
+        row = job_row(database_url, job_id)
+        return row if row and row["status"] in statuses else None
+
+    return wait_for(check, timeout, 0.1, f"job {job_id} to reach {statuses}")
+
+
+def auth(key: str = API_KEY) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}

@@ -1,0 +1,123 @@
+"""Bad input over HTTP: a clear JSON error with the field, the right status, nothing written."""
+
+from __future__ import annotations
+
+import httpx
+import psycopg
+import pytest
+
+from tests.support import API_KEY
+
+
+def job_count(database_url: str) -> int:
+    with psycopg.connect(database_url) as conn:
+        return conn.execute("SELECT count(*) FROM jobs").fetchone()[0]  # type: ignore[index]
+
+
+def test_health_checks_need_no_key(stack: dict[str, str]) -> None:
+    assert httpx.get(stack["url"] + "/healthz").json() == {"status": "ok"}
+    ready = httpx.get(stack["url"] + "/readyz").json()
+    assert ready == {"status": "ready", "checks": {"postgres": "ok", "redis": "ok", "broker": "ok"}}
+
+
+@pytest.mark.parametrize("path", ["/v1/jobs", "/metrics", "/openapi.json", "/v1/jobs/x"])
+def test_every_other_route_needs_a_key(stack: dict[str, str], path: str) -> None:
+    missing = httpx.get(stack["url"] + path)
+    assert missing.status_code == 401
+    assert missing.json()["error"] == "unauthorized"
+    assert missing.headers["www-authenticate"] == "Bearer"
+    wrong = httpx.get(stack["url"] + path, headers={"X-API-Key": API_KEY + "x"})
+    assert wrong.status_code == 403
+    assert wrong.json() == {"error": "forbidden", "detail": "the API key is not valid"}
+
+
+def test_both_header_forms_and_every_configured_key_are_accepted(stack: dict[str, str]) -> None:
+    for headers in ({"Authorization": f"Bearer {API_KEY}"}, {"X-API-Key": "second-key-for-rotation"}):
+        assert httpx.get(stack["url"] + "/v1/jobs?limit=1", headers=headers).status_code == 200
+
+
+BAD_BODIES = [
+    (b"{not json", 400, "malformed_json", None),
+    (b"[1, 2]", 422, "invalid", "$"),
+    (b'{"type": "system.sleep", "seconds": 1, "extra": true}', 422, "invalid", "$"),
+    (b'{"type": "system.sleep", "seconds": "soon"}', 422, "invalid", "$.seconds"),
+    (b'{"type": "system.sleep", "seconds": 99999}', 422, "invalid", "$.seconds"),
+    (b'{"type": "no.such.command"}', 422, "invalid", "$.type"),
+    (b'{"type": "metrics.compute", "model_id": "6d6a8224-de68-4603-b2db-63e01d34f020"}', 422, "invalid", "$.type"),
+]
+
+
+@pytest.mark.parametrize(("body", "status", "error", "path"), BAD_BODIES)
+def test_bad_commands_are_refused_with_the_field_and_write_nothing(
+    client: httpx.Client, stack: dict[str, str], body: bytes, status: int, error: str, path: str | None
+) -> None:
+    before = job_count(stack["DATABASE_URL"])
+    response = client.post("/v1/commands", content=body, headers={"Content-Type": "application/json"})
+    assert response.status_code == status, response.text
+    payload = response.json()
+    assert payload["error"] == error
+    if path is not None:
+        assert payload["detail"]["path"] == path
+        assert payload["detail"]["message"]
+    assert "Traceback" not in response.text
+    assert job_count(stack["DATABASE_URL"]) == before
+
+
+def test_an_unserved_command_type_is_refused_and_says_why(client: httpx.Client) -> None:
+    response = client.post("/v1/commands", json={"type": "gooddata.workspace.view"})
+    assert response.status_code == 422
+    assert "no pool serves 'gooddata.workspace.view'" in response.json()["detail"]["message"]
+
+
+def test_other_content_types_empty_and_oversized_bodies(client: httpx.Client, stack: dict[str, str]) -> None:
+    before = job_count(stack["DATABASE_URL"])
+    form = client.post("/v1/commands", content=b"type=system.noop", headers={"Content-Type": "text/plain"})
+    assert form.status_code == 415 and form.json()["error"] == "unsupported_media_type"
+    empty = client.post("/v1/commands", content=b"", headers={"Content-Type": "application/json"})
+    assert empty.status_code == 400 and empty.json()["error"] == "empty_body"
+    big = b'{"type": "system.noop", "echo": "' + b"x" * 2_000_000 + b'"}'
+    declared = client.post("/v1/commands", content=big, headers={"Content-Type": "application/json"})
+    assert declared.status_code == 413 and declared.json()["detail"] == {"limit_bytes": 1_048_576}
+
+    def chunks():  # no Content-Length: the limit holds while streaming
+        for _ in range(40):
+            yield b"x" * 50_000
+
+    streamed = client.post("/v1/commands", content=chunks(), headers={"Content-Type": "application/json"})
+    assert streamed.status_code == 413
+    assert job_count(stack["DATABASE_URL"]) == before
+
+
+def test_bad_headers_and_query_parameters(client: httpx.Client) -> None:
+    bad_key = client.post("/v1/commands", json={"type": "system.noop"}, headers={"Idempotency-Key": "x" * 300})
+    assert bad_key.status_code == 400 and bad_key.json()["detail"]["header"] == "idempotency-key"
+    for query, field in [
+        ("status=finished", "status"),
+        ("limit=0", "limit"),
+        ("limit=abc", "limit"),
+        ("type=nope", "type"),
+        ("cursor=!!!", "cursor"),
+        ("colour=red", "colour"),
+    ]:
+        response = client.get(f"/v1/jobs?{query}")
+        assert response.status_code == 422, query
+        assert response.json()["detail"]["path"] == field
+
+
+def test_unknown_routes_methods_and_jobs(client: httpx.Client) -> None:
+    assert client.get("/v2/nothing").json() == {"error": "not_found", "detail": "Not Found"}
+    assert client.delete("/v1/commands").status_code == 405
+    missing = client.get("/v1/jobs/00000000-0000-0000-0000-000000000000")
+    assert missing.status_code == 404 and missing.json()["error"] == "not_found"
+    assert client.post("/v1/jobs/nope/cancel").status_code == 404
+    assert client.post("/v1/jobs/" + "x" * 500 + "/retry").status_code == 404
+
+
+def test_openapi_is_built_from_the_contracts(client: httpx.Client) -> None:
+    doc = client.get("/openapi.json").json()
+    assert doc["openapi"].startswith("3.")
+    schemas = doc["components"]["schemas"]
+    command_refs = {ref["$ref"].rsplit("/", 1)[1] for ref in schemas["Command"]["anyOf"]}
+    assert {"Noop", "Sleep", "WorkspaceCreate", "Forecast", "Compute", "ScheduleSet"} <= command_refs
+    assert "#/$defs/" not in str(doc)
+    assert "/v1/jobs/{job_id}/retry" in doc["paths"]

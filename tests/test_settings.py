@@ -1,0 +1,33 @@
+from __future__ import annotations
+
+import pytest
+
+from workers.errors import describe, redact
+from workers.settings import SettingsError, from_env
+
+
+def test_settings_are_read_from_upper_case_variables() -> None:
+    s = from_env({"MAX_RETRIES": "7", "API_KEYS": " a , b ,", "BROKER_URL": "amqp://x"})
+    assert s.max_retries == 7
+    assert s.keys == ("a", "b")
+    assert s.broker == "amqp://x"
+    assert from_env({"REDIS_URL": "redis://r:1/0"}).broker == "redis://r:1/0"
+
+
+def test_a_bad_value_names_the_variable() -> None:
+    with pytest.raises(SettingsError, match="MAX_RETRIES"):
+        from_env({"MAX_RETRIES": "many"})
+    with pytest.raises(SettingsError, match="HEARTBEAT_TIMEOUT_MS"):
+        from_env({"HEARTBEAT_TIMEOUT_MS": "10"})
+
+
+def test_settings_never_print_their_secrets() -> None:
+    s = from_env({"DATABASE_URL": "postgresql://u:hunter2@db/x", "API_KEYS": "sekrit"})
+    assert "hunter2" not in repr(s) and "sekrit" not in repr(s)
+
+
+def test_job_errors_do_not_carry_credentials() -> None:
+    err = describe(RuntimeError('connection to "postgresql://app:hunter2@db:5432/x" failed; token=abc123'))
+    assert "hunter2" not in err.message and "abc123" not in err.message
+    assert err.type == "RuntimeError"
+    assert redact("Authorization: Bearer s3cr3t") == "Authorization: Bearer ***"

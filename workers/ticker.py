@@ -1,0 +1,47 @@
+"""The ticker process (``python -m workers.ticker``): runs the sweeper on an interval.
+
+Schedules (cron) are emitted from here too once the schedule store exists; every
+pass is safe to run in several tickers at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+
+from workers import broker as broker_setup
+from workers import settings
+from workers.jobstore import unavailable
+from workers.sweeper import sweep
+
+log = logging.getLogger("workers.ticker")
+
+
+def run(stop: threading.Event) -> None:
+    s = settings.get()
+    bus = broker_setup.build(with_lifecycle=False)
+    log.info("ticker started: sweeping every %.1f s", s.sweep_interval_s)
+    while not stop.is_set():
+        try:
+            while sweep(bus, grace_s=s.enqueue_grace_s) and not stop.is_set():
+                pass  # a backlog is drained in batches without waiting
+        except Exception as err:
+            if unavailable(err) or "Connection" in type(err).__name__:
+                log.warning("sweep skipped: %s", err.__class__.__name__)
+            else:
+                log.exception("sweep failed")
+        stop.wait(s.sweep_interval_s)
+    bus.close()
+
+
+def main() -> None:
+    logging.basicConfig(level=settings.get().log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    run(stop)
+
+
+if __name__ == "__main__":
+    main()
