@@ -60,10 +60,11 @@ def prepare() -> tuple[dict[str, str], list]:  # type: ignore[type-arg]
 def banner(env: dict[str, str]) -> str:
     port = env.get("WEB_PORT", "8000")
     key = env["API_KEYS"].split(",")[0]
+    where = "from DATABASE_URL" if "DATABASE_URL" in os.environ else f"embedded, data in {DATA}/"
     return f"""
   Switchyard is starting on http://127.0.0.1:{port}
   API key:  {key}
-  Postgres: {"embedded" if "127.0.0.1" in env["DATABASE_URL"] and "DATABASE_URL" not in os.environ else "from DATABASE_URL"}
+  Postgres: {where}
   Try:
     curl -s -X POST http://127.0.0.1:{port}/v1/commands \\
       -H "Authorization: Bearer {key}" -H "Content-Type: application/json" \\
