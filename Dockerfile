@@ -1,0 +1,37 @@
+# One image for every process type; each runs with a different command
+# (see docker-compose.yml and the Procfile):
+#   web (default)  uvicorn ingress.app:create_app --factory ...
+#   system         dramatiq workers.pools.system --queues system ...
+#   ticker         python -m workers.ticker
+#   migrate        python -m ingress migrate   (one-shot, before the others)
+FROM python:3.11-slim
+
+ENV PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1 PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+# workers/queries.py finds sql/ next to the source tree, and the wheel does not ship
+# sql/: import the packages from /app, not from the copy pip puts in site-packages.
+ENV PYTHONPATH=/app
+# The Procfile binds 127.0.0.1, which is unreachable from outside a container.
+ENV WEB_HOST=0.0.0.0
+
+WORKDIR /app
+
+COPY pyproject.toml Procfile ./
+COPY contracts ./contracts
+COPY ingress ./ingress
+COPY workers ./workers
+COPY sql ./sql
+COPY devservers ./devservers
+
+# pyproject.toml names README.md as the readme; an empty one keeps the build from
+# depending on it. Only the runtime dependencies: no [dev] or [local] extras.
+RUN touch README.md \
+    && pip install . \
+    && rm -rf build ./*.egg-info \
+    && useradd --create-home --uid 10001 app
+
+USER app
+
+EXPOSE 8000
+
+# The Procfile's web command; `exec` makes uvicorn PID 1 so it gets SIGTERM.
+CMD ["sh", "-c", "exec uvicorn ingress.app:create_app --factory --host ${WEB_HOST:-127.0.0.1} --port ${WEB_PORT:-8000} --no-access-log"]
