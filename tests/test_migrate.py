@@ -74,5 +74,5 @@ def test_a_failing_file_applies_nothing_of_itself(fresh_db: str, tmp_path: Path)
 
 def test_badly_named_files_are_refused(fresh_db: str, tmp_path: Path) -> None:
     (tmp_path / "add_things.sql").write_text("SELECT 1;")
-    with pytest.raises(MigrationError, match="NNNN_lower_case.sql"):
+    with pytest.raises(MigrationError, match=r"NNNN_lower_case\.sql"):
         migrate(fresh_db, tmp_path)
