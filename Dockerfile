@@ -7,9 +7,6 @@
 FROM python:3.11-slim
 
 ENV PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1 PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
-# workers/queries.py finds sql/ next to the source tree, and the wheel does not ship
-# sql/: import the packages from /app, not from the copy pip puts in site-packages.
-ENV PYTHONPATH=/app
 # The Procfile binds 127.0.0.1, which is unreachable from outside a container.
 ENV WEB_HOST=0.0.0.0
 

@@ -6,7 +6,9 @@ import functools
 import re
 from pathlib import Path
 
-SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
+import sql
+
+SQL_DIR: Path = sql.ROOT
 _HEADER = re.compile(r"^-- name: (\w+)\s*$", re.MULTILINE)
 
 

@@ -39,3 +39,28 @@ def depths(broker: dramatiq.Broker, queues: tuple[str, ...]) -> dict[str, tuple[
             pipe.zcard(f"{ns}:{xq_name(q)}")
         counts = pipe.execute()
     return {q: tuple(counts[i * 3 : i * 3 + 3]) for i, q in enumerate(queues)}  # type: ignore[misc]
+
+
+def requeue_orphans(broker: dramatiq.Broker, queues: tuple[str, ...]) -> None:
+    """Put messages held by dead Redis workers back on their queues, now.
+
+    Dramatiq's Redis broker does this only in a maintenance pass that runs on a random
+    fraction of broker calls, and only for the queue of that call, so a killed
+    worker's message can wait minutes. The ticker calls this every pass, so recovery
+    takes the heartbeat timeout plus one ticker interval. RabbitMQ needs nothing:
+    it requeues a consumer's unacked messages as soon as its connection drops.
+    """
+    if is_rabbitmq(broker):
+        return
+    from dramatiq.brokers.redis import MAINTENANCE_SCALE, RedisBroker
+
+    sweeper = RedisBroker(
+        client=broker.client,  # type: ignore[attr-defined]
+        namespace=broker.namespace,  # type: ignore[attr-defined]
+        heartbeat_timeout=broker.heartbeat_timeout,  # type: ignore[attr-defined]
+        maintenance_chance=MAINTENANCE_SCALE,  # every call runs the maintenance pass
+        middleware=[],
+    )
+    for queue in queues:
+        sweeper.do_qsize(queue)
+        sweeper.do_qsize(dq_name(queue))
