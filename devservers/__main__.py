@@ -43,6 +43,8 @@ def prepare() -> tuple[dict[str, str], list]:  # type: ignore[type-arg]
     from devservers.servers import EmbeddedPostgres, EmbeddedRedis
 
     env = dict(os.environ)
+    # the Procfile's commands (uvicorn, dramatiq, python) are this virtualenv's
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
     for name, value in local_env().items():
         env.setdefault(name, value)
     started = []
