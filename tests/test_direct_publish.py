@@ -129,3 +129,26 @@ def _queue_exists(broker, name: str) -> bool:  # type: ignore[no-untyped-def]
     except pika.exceptions.ChannelClosedByBroker:
         del broker.channel
         return False
+
+
+def test_the_whole_stack_runs_on_rabbitmq(base_env: dict[str, str], rabbitmq_url: str) -> None:
+    """Same code, other broker: HTTP -> RabbitMQ -> worker, retries through its delay queue, readiness."""
+    import httpx
+
+    from devservers import free_port
+    from tests.support import auth, start_web
+
+    env = {**base_env, "BROKER_URL": rabbitmq_url}
+    web, url = start_web(env, free_port(), name="web-rabbitmq")
+    worker = start_worker(env, name="worker-rabbitmq")
+    try:
+        with httpx.Client(base_url=url, headers=auth(), timeout=10) as client:
+            assert client.get("/readyz").json()["checks"]["broker"] == "ok"
+            ok = client.post("/v1/commands", json={"type": "system.noop", "echo": "amqp"}).json()["id"]
+            retried = client.post("/v1/commands", json={"type": "system.fail", "succeed_on_attempt": 2}).json()["id"]
+            assert wait_status(env["DATABASE_URL"], ok, {"succeeded"})["result"] == {"echo": "amqp"}
+            assert wait_status(env["DATABASE_URL"], retried, {"succeeded"})["attempts"] == 2
+            assert 'switchyard_queue_messages{queue="system",state="ready"}' in client.get("/metrics").text
+    finally:
+        web.stop()
+        worker.stop()

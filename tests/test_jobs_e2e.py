@@ -5,8 +5,10 @@ from __future__ import annotations
 import uuid
 
 import httpx
+import redis
 
-from tests.support import wait_for
+from tests.support import job_row, wait_for
+from workers.jobstore import decode, mirror_key, to_job
 
 
 def poll(client: httpx.Client, job_id: str, statuses: set[str], timeout: float = 30) -> dict:
@@ -28,6 +30,15 @@ def test_a_command_runs_and_its_result_is_polled(client: httpx.Client) -> None:
     assert job["attempts"] == 1
     assert job["type"] == "system.noop" and job["queue"] == "system"
     assert job["started_at"] and job["finished_at"] and job["error"] is None
+
+
+def test_redis_mirrors_the_status_postgres_holds(client: httpx.Client, stack: dict[str, str]) -> None:
+    job_id = client.post("/v1/commands", json={"type": "system.noop", "echo": "mirrored"}).json()["id"]
+    poll(client, job_id, {"succeeded"})
+    mirrored = decode(redis.Redis.from_url(stack["REDIS_URL"]).get(mirror_key(job_id)))
+    truth = to_job(job_row(stack["DATABASE_URL"], job_id))  # type: ignore[arg-type]
+    assert mirrored == truth
+    assert mirrored.status == "succeeded" and mirrored.result == {"echo": "mirrored"}
 
 
 def test_progress_of_a_long_job_is_visible_while_it_runs(client: httpx.Client) -> None:
