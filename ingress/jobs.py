@@ -9,11 +9,10 @@ from typing import Any
 import msgspec
 import redis.asyncio as aioredis
 from psycopg import sql
-from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
 from contracts import Job
-from workers.jobstore import SQL, command_hash, decode, encode, list_query, mirror_key, page, to_job
+from workers.jobstore import SQL, decode, encode, list_query, mirror_key, page, row_params, to_job
 from workers.submission import Submission
 
 log = logging.getLogger(__name__)
@@ -34,23 +33,14 @@ class AsyncJobs:
 
     async def insert(self, sub: Submission) -> tuple[Job, bool, bool]:
         """(job, created, same_command). A replayed key returns the existing job."""
-        digest = command_hash(sub.command)
-        params = {
-            "id": sub.job_id,
-            "type": sub.type,
-            "queue": sub.queue,
-            "command": Jsonb(sub.command),
-            "options": Jsonb(sub.options),
-            "idempotency_key": sub.options.get("idempotency_key"),
-            "command_hash": digest,
-        }
+        params = row_params(job_id=sub.job_id, type=sub.type, queue=sub.queue, command=sub.command, options=sub.options)
         async with self.pool.connection() as conn:
             row = await (await conn.execute(SQL["insert"], params)).fetchone()
             if row is not None:
                 return to_job(row), True, True
             row = await (await conn.execute(SQL["get"], {"id": sub.job_id})).fetchone()
         assert row is not None
-        return to_job(row), False, row.get("command_hash") in (None, digest)
+        return to_job(row), False, row.get("command_hash") in (None, params["command_hash"])
 
     async def get(self, job_id: str) -> Job | None:
         try:

@@ -46,10 +46,8 @@ def test_a_delayed_publish_runs_later(stack: dict[str, str]) -> None:
     wait_status(stack["DATABASE_URL"], job_id, {"succeeded"})
 
 
-def test_raw_redis_message_from_any_language(stack: dict[str, str]) -> None:
+def push_raw(stack: dict[str, str], message: dict) -> None:
     """The DESIGN recipe: MULTI/EXEC of HSET <ns>:<q>.msgs + RPUSH <ns>:<q>, redis_message_id set."""
-    job_id = str(uuid.uuid4())
-    message = build_message(system.Noop(echo="raw"), job_id=job_id)
     message["options"]["redis_message_id"] = redis_id = str(uuid.uuid4())
     ns, queue = stack["BROKER_NAMESPACE"], message["queue_name"]
     client = redis.Redis.from_url(stack["REDIS_URL"])
@@ -57,6 +55,13 @@ def test_raw_redis_message_from_any_language(stack: dict[str, str]) -> None:
         tx.hset(f"{ns}:{queue}.msgs", redis_id, json.dumps(message))
         tx.rpush(f"{ns}:{queue}", redis_id)
         tx.execute()
+
+
+def test_raw_redis_message_from_any_language(stack: dict[str, str]) -> None:
+    """The DESIGN recipe: MULTI/EXEC of HSET <ns>:<q>.msgs + RPUSH <ns>:<q>, redis_message_id set."""
+    job_id = str(uuid.uuid4())
+    message = build_message(system.Noop(echo="raw"), job_id=job_id)
+    push_raw(stack, message)
     row = wait_status(stack["DATABASE_URL"], job_id, {"succeeded"})
     assert row["result"] == {"echo": "raw"}
 
@@ -74,13 +79,7 @@ def test_a_malformed_bus_message_ends_dead_with_a_clear_error(stack: dict[str, s
     job_id = str(uuid.uuid4())
     message = build_message(system.Noop(), job_id=job_id)
     mutate(message)
-    message["options"]["redis_message_id"] = redis_id = str(uuid.uuid4())
-    ns = stack["BROKER_NAMESPACE"]
-    client = redis.Redis.from_url(stack["REDIS_URL"])
-    with client.pipeline(transaction=True) as tx:
-        tx.hset(f"{ns}:system.msgs", redis_id, json.dumps(message))
-        tx.rpush(f"{ns}:system", redis_id)
-        tx.execute()
+    push_raw(stack, message)
     row = wait_status(stack["DATABASE_URL"], job_id, {"dead"})
     assert row["attempts"] == 1
     assert fragment in row["error"]["message"]

@@ -37,6 +37,19 @@ def command_hash(command: dict[str, Any]) -> str:
     return hashlib.sha256(msgspec.json.encode(command, order="sorted")).hexdigest()
 
 
+def row_params(*, job_id: str, type: str, queue: str, command: Any, options: dict[str, Any]) -> dict[str, Any]:
+    """Bound parameters of a new job row (the ``insert`` and ``start`` queries)."""
+    return {
+        "id": job_id,
+        "type": type,
+        "queue": queue,
+        "command": Jsonb(command),
+        "options": Jsonb(options),
+        "idempotency_key": options.get("idempotency_key"),
+        "command_hash": command_hash(command) if isinstance(command, dict) else None,
+    }
+
+
 def to_job(row: dict[str, Any]) -> Job:
     return msgspec.convert(
         {k: row[k] for k in Job.__struct_fields__ if k in row and row[k] is not None},
@@ -130,18 +143,8 @@ class JobStore:
         return job
 
     def start(self, *, job_id: str, type: str, queue: str, command: Any, options: dict[str, Any]) -> Job | None:
-        return self._transition(
-            "start",
-            {
-                "id": job_id,
-                "type": type,
-                "queue": queue,
-                "command": Jsonb(command),
-                "options": Jsonb(options),
-                "idempotency_key": options.get("idempotency_key"),
-            },
-            durable=False,
-        )
+        params = row_params(job_id=job_id, type=type, queue=queue, command=command, options=options)
+        return self._transition("start", params, durable=False)
 
     def finish(
         self, job_id: str, status: JobStatus, *, result: Any = None, error: JobError | None = None
@@ -168,15 +171,7 @@ class JobStore:
         self, *, job_id: str, type: str, queue: str, command: dict[str, Any], options: dict[str, Any]
     ) -> tuple[Job, bool]:
         """Record an accepted command. Returns (job, created); created is False for a replay."""
-        params = {
-            "id": job_id,
-            "type": type,
-            "queue": queue,
-            "command": Jsonb(command),
-            "options": Jsonb(options),
-            "idempotency_key": options.get("idempotency_key"),
-            "command_hash": command_hash(command),
-        }
+        params = row_params(job_id=job_id, type=type, queue=queue, command=command, options=options)
         with db.pool().connection() as conn:
             row = conn.execute(SQL["insert"], params).fetchone()
             if row is not None:
