@@ -12,6 +12,7 @@ the routing table), so a message built by any producer reaches it.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -21,7 +22,7 @@ from dramatiq.middleware import CurrentMessage
 
 from contracts import CommandBase, InvalidCommand, convert, route, type_of
 from workers.errors import PermanentError
-from workers.jobstore import JobStore
+from workers.jobstore import JobStore, shared
 
 C = TypeVar("C", bound=CommandBase)
 
@@ -29,17 +30,23 @@ C = TypeVar("C", bound=CommandBase)
 class JobContext:
     """What a handler may know and say about the job it runs."""
 
+    #: a handler may report progress in a tight loop; the store sees at most this rate
+    MIN_PROGRESS_INTERVAL_S = 0.25
+
     def __init__(self, job_id: str, attempt: int, store: JobStore | None) -> None:
         self.id = job_id
         self.attempt = attempt
         self._store = store
+        self._last_progress = 0.0
 
     def progress(self, percent: float, message: str | None = None) -> None:
-        if self._store is not None:
-            self._store.progress(self.id, percent, message)
+        now = time.monotonic()
+        if self._store is None or now - self._last_progress < self.MIN_PROGRESS_INTERVAL_S:
+            return
+        self._last_progress = now
+        self._store.progress(self.id, percent, message)
 
 
-_store: JobStore | None = None
 # The handler's result travels to the lifecycle middleware through the worker
 # thread, not as the actor's return value (which Dramatiq would only keep with
 # its own results backend, and warn about otherwise).
@@ -56,13 +63,6 @@ def take_result(job_id: str) -> Any:
     stored = getattr(_outcome, "value", None)
     _outcome.value = None
     return stored[1] if stored and stored[0] == job_id else None
-
-
-def _job_store() -> JobStore:
-    global _store
-    if _store is None:
-        _store = JobStore()
-    return _store
 
 
 def handles(command_cls: type[C], **options: Any) -> Callable[[Callable[[C, JobContext], Any]], dramatiq.Actor]:
@@ -84,7 +84,7 @@ def handles(command_cls: type[C], **options: Any) -> Callable[[Callable[[C, JobC
             recorded = getattr(_outcome, "attempt", None)
             # attempts across every delivery, manual retries included, as the job store counts them
             attempt = recorded[1] if recorded and recorded[0] == job_id else 1
-            job = JobContext(job_id, attempt, _job_store() if message else None)
+            job = JobContext(job_id, attempt, shared() if message else None)
             _outcome.value = (job.id, msgspec.to_builtins(handler(command, job)))
 
         run.__name__ = run.__qualname__ = tag.replace(".", "_")

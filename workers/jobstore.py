@@ -198,3 +198,14 @@ def unavailable(err: BaseException) -> bool:
     return isinstance(err, (psycopg.OperationalError, redis.ConnectionError, redis.TimeoutError)) or (
         err.__class__.__name__ == "PoolTimeout"
     )
+
+
+_shared: JobStore | None = None
+
+
+def shared() -> JobStore:
+    """The process's store, created on first use (Dramatiq forks workers after import)."""
+    global _shared
+    if _shared is None:
+        _shared = JobStore()
+    return _shared

@@ -15,21 +15,15 @@ from dramatiq.middleware import Middleware, SkipMessage
 from contracts import JobStatus
 from workers.actors import started, take_result
 from workers.errors import StoreUnavailable, describe
-from workers.jobstore import JobStore, unavailable
+from workers.jobstore import JobStore, shared, unavailable
 
 log = logging.getLogger(__name__)
 
 
 class JobLifecycle(Middleware):
-    def __init__(self) -> None:
-        self._store: JobStore | None = None
-
     @property
     def store(self) -> JobStore:
-        # created on first use: Dramatiq forks worker processes after importing us
-        if self._store is None:
-            self._store = JobStore()
-        return self._store
+        return shared()
 
     def before_process_message(self, broker: dramatiq.Broker, message: dramatiq.Message) -> None:
         command: Any = message.args[0] if len(message.args) == 1 else {"args": list(message.args)}
