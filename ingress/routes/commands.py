@@ -9,7 +9,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from contracts import InvalidCommand, decode, route, type_of
+from contracts import CommandBase, InvalidCommand, Job, decode, route, type_of
 from ingress.body import read_json_body
 from ingress.errors import ApiError, invalid, json_response
 from ingress.state import State
@@ -30,20 +30,18 @@ def header(request: Request, name: str) -> str | None:
     return value
 
 
-async def submit(request: Request) -> Response:
-    state: State = request.app.state.switchyard
-    body = await read_json_body(request, state.settings.max_body_bytes)
-    try:
-        command = decode(body)
-    except msgspec.DecodeError as err:
-        raise ApiError(400, "malformed_json", str(err)) from None
-    except InvalidCommand as err:
-        raise invalid(err.path, err.message) from None
+async def accept(
+    state: State, command: CommandBase, *, idempotency_key: str | None = None, trace_id: str | None = None
+) -> tuple[Job, bool]:
+    """Record ``command`` as a job and hand it to the broker: (job, created).
+
+    Every route that turns a request into a command goes through here. A replayed
+    idempotency key returns the existing job (created False); reused for another
+    command it is a 409.
+    """
     if not route(command).served:
         raise invalid("$.type", f"no pool serves {type_of(command)!r} in this version yet")
-
-    key = header(request, "idempotency-key")
-    submission = prepare(command, idempotency_key=key, trace_id=header(request, "x-trace-id"))
+    submission = prepare(command, idempotency_key=idempotency_key, trace_id=trace_id)
     job, created, same_command = await state.jobs.insert(submission)
     if not same_command:
         raise ApiError(
@@ -53,6 +51,21 @@ async def submit(request: Request) -> Response:
         )
     if created:
         await state.dispatcher.send(submission.message())
+    return job, created
+
+
+async def submit(request: Request) -> Response:
+    state: State = request.app.state.switchyard
+    body = await read_json_body(request, state.settings.max_body_bytes)
+    try:
+        command = decode(body)
+    except msgspec.DecodeError as err:
+        raise ApiError(400, "malformed_json", str(err)) from None
+    except InvalidCommand as err:
+        raise invalid(err.path, err.message) from None
+    job, created = await accept(
+        state, command, idempotency_key=header(request, "idempotency-key"), trace_id=header(request, "x-trace-id")
+    )
     headers = {"Location": f"/v1/jobs/{job.id}"}
     if not created:
         headers["Idempotent-Replayed"] = "true"
