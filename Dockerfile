@@ -18,13 +18,16 @@ COPY ingress ./ingress
 COPY workers ./workers
 COPY sql ./sql
 COPY devservers ./devservers
+# the example pipelines catalog (CATALOG_DIR) and its Python nodes (PIPELINE_MODULES=catalog)
+COPY catalog ./catalog
 
 # pyproject.toml names README.md as the readme; an empty one keeps the build from
 # depending on it. Only the runtime dependencies: no [dev] or [local] extras.
 RUN touch README.md \
     && pip install . \
     && rm -rf build ./*.egg-info \
-    && useradd --create-home --uid 10001 app
+    && useradd --create-home --uid 10001 app \
+    && mkdir -p /app/.data/artifacts && chown -R app /app/.data
 
 USER app
 

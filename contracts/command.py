@@ -19,12 +19,12 @@ class Route(NamedTuple):
 
 
 _POOLS: dict[str, tuple[tuple[type[CommandBase], ...], bool]] = {
-    "system": (system.COMMANDS, True),
-    "gooddata": (gooddata.COMMANDS, False),
-    "pipelines": (pipelines.COMMANDS, False),
-    "forecast": (forecast.COMMANDS, False),
-    "metrics": (metrics.COMMANDS, False),
-    "schedules": (schedules.COMMANDS, False),
+    # schedule commands are control-plane work: the system pool serves them
+    "system": (system.COMMANDS + schedules.COMMANDS, True),
+    "gooddata": (gooddata.COMMANDS, True),
+    "pipelines": (pipelines.COMMANDS, True),
+    "forecast": (forecast.COMMANDS, True),
+    "metrics": (metrics.COMMANDS, True),
 }
 
 #: command class -> (queue, served)
@@ -39,6 +39,8 @@ Command = Union[tuple(ROUTES)]  # type: ignore[valid-type]  # noqa: UP007
 
 _decoder = msgspec.json.Decoder(Command)
 _PATH = re.compile(r" - at `(?P<path>[^`]*)`$")
+#: a __post_init__ check names its field as "field: reason"
+_FIELD = re.compile(r"^(?P<field>[a-z_][a-z0-9_]*): (?P<reason>.+)$", re.DOTALL)
 
 
 class InvalidCommand(ValueError):
@@ -58,11 +60,15 @@ def route(command: CommandBase | type[CommandBase]) -> Route:
     return ROUTES[command if isinstance(command, type) else type(command)]
 
 
-def _invalid(err: msgspec.ValidationError, prefix: str = "$") -> InvalidCommand:
+def from_validation_error(err: msgspec.ValidationError, prefix: str = "$") -> InvalidCommand:
+    """msgspec's error as ours: the message, and the JSON path of the offending field."""
     text = str(err)
     match = _PATH.search(text)
     path = match["path"] if match else "$"
     message = text[: match.start()] if match else text
+    field = _FIELD.match(message)
+    if field:
+        path, message = f"{path}.{field['field']}", field["reason"]
     return InvalidCommand(message, prefix + path[1:])
 
 
@@ -72,7 +78,7 @@ def decode(raw: bytes | str) -> CommandBase:
     try:
         return _decoder.decode(raw)
     except msgspec.ValidationError as err:
-        raise _invalid(err) from None
+        raise from_validation_error(err) from None
 
 
 def convert(obj: Any, path: str = "$") -> CommandBase:
@@ -80,7 +86,7 @@ def convert(obj: Any, path: str = "$") -> CommandBase:
     try:
         return msgspec.convert(obj, Command)
     except msgspec.ValidationError as err:
-        raise _invalid(err, path) from None
+        raise from_validation_error(err, path) from None
 
 
 def to_builtins(command: CommandBase) -> dict[str, Any]:

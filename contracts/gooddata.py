@@ -44,8 +44,13 @@ class WorkspaceProvision(CommandBase, tag="gooddata.workspace.provision"):
 
     source_id: Identifier
     target_id: Identifier
+    #: used when the target is created (default: the target id); an existing target keeps its name
     target_name: Name | None = None
     target_parent_id: Identifier | None = None
+
+    def __post_init__(self) -> None:
+        if self.target_id == self.source_id:
+            raise ValueError("target_id: must differ from source_id (the source is never written)")
 
 
 class WorkspaceSpec(Model):
@@ -58,17 +63,32 @@ class WorkspaceSync(CommandBase, tag="gooddata.workspace.sync"):
     """Make the organisation match ``workspaces`` (full load)."""
 
     workspaces: Annotated[list[WorkspaceSpec], msgspec.Meta(max_length=10_000)]
+    #: also delete workspaces of the organisation that are not listed (children first)
     delete_missing: bool = False
+    #: only compute and return the changes
     dry_run: bool = False
+
+    def __post_init__(self) -> None:
+        seen: set[str] = set()
+        for spec in self.workspaces:
+            if spec.workspace_id in seen:
+                raise ValueError(f"workspaces: workspace_id {spec.workspace_id!r} is listed twice")
+            seen.add(spec.workspace_id)
 
 
 class WorkspaceBackup(CommandBase, tag="gooddata.workspace.backup"):
-    workspace_ids: Annotated[list[Identifier], msgspec.Meta(min_length=1, max_length=1000)]
+    """Declarative layouts (and name, parent) of the workspaces, zipped to the artifact store."""
+
+    #: default: every workspace of the organisation
+    workspace_ids: Annotated[list[Identifier], msgspec.Meta(min_length=1, max_length=1000)] | None = None
 
 
 class WorkspaceRestore(CommandBase, tag="gooddata.workspace.restore"):
+    """Put a backup's layouts back, creating missing workspaces (parents first)."""
+
     #: the job id of the backup whose artifact is put back
     backup_job_id: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+    #: default: every workspace in the backup
     workspace_ids: Annotated[list[Identifier], msgspec.Meta(min_length=1, max_length=1000)] | None = None
 
 

@@ -32,6 +32,10 @@ class Window(Model):
     last_n: Annotated[int, msgspec.Meta(ge=1, le=10_000_000)] | None = None
     since: dt.datetime | None = None
 
+    def __post_init__(self) -> None:
+        if self.last_n is not None and self.since is not None:
+            raise ValueError("last_n: give last_n or since, not both")
+
 
 class Compute(CommandBase, tag="metrics.compute"):
     model_id: uuid.UUID
@@ -41,4 +45,10 @@ class Compute(CommandBase, tag="metrics.compute"):
     window: Window | None = None
 
 
-COMMANDS = (Compute,)
+class DeliverAlert(CommandBase, tag="metrics.alert.deliver"):
+    """Post the alert webhook of ``alert_deliveries`` row ``delivery_id`` (emitted by metrics.compute)."""
+
+    delivery_id: Annotated[int, msgspec.Meta(ge=1)]
+
+
+COMMANDS = (Compute, DeliverAlert)

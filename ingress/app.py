@@ -19,7 +19,19 @@ from ingress.auth import ApiKeyMiddleware
 from ingress.dispatch import Dispatcher
 from ingress.errors import HANDLERS
 from ingress.jobs import AsyncJobs
-from ingress.routes import commands, health, jobs, metrics, openapi
+from ingress.routes import (
+    artifacts,
+    commands,
+    forecasts,
+    gooddata,
+    health,
+    jobs,
+    metrics,
+    models,
+    openapi,
+    pipelines,
+    schedules,
+)
 from ingress.state import State
 from workers import broker as broker_setup
 from workers import db, settings
@@ -63,7 +75,19 @@ def create_app(config: settings.Settings | None = None) -> Starlette:
 
     registry = CollectorRegistry(auto_describe=False)
     app = Starlette(
-        routes=[*commands.ROUTES, *jobs.ROUTES, *health.ROUTES, *metrics.ROUTES, *openapi.ROUTES],
+        routes=[
+            *commands.ROUTES,
+            *jobs.ROUTES,
+            *artifacts.ROUTES,
+            *gooddata.ROUTES,
+            *schedules.ROUTES,
+            *models.ROUTES,
+            *pipelines.ROUTES,
+            *forecasts.ROUTES,
+            *health.ROUTES,
+            *metrics.ROUTES,
+            *openapi.ROUTES,
+        ],
         middleware=[
             Middleware(metrics.RequestMetrics, registry=registry),
             Middleware(ApiKeyMiddleware, keys=config.keys),

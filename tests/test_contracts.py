@@ -56,11 +56,9 @@ def test_every_command_type_has_a_queue_and_an_entry_in_the_schema() -> None:
         (
             {
                 "type": "schedule.set",
-                "name": "n",
-                "cron": "* * * * *",
-                "command": {"type": "schedule.delete", "name": "x"},
+                "schedule": {"name": "n", "cron": "* * * * *", "command": {"type": "schedule.delete", "name": "x"}},
             },
-            "$.command.type",
+            "$.schedule.command.type",
             "Invalid value 'schedule.delete'",
         ),
     ],
@@ -96,12 +94,14 @@ def test_an_idempotency_key_always_maps_to_the_same_job_id() -> None:
 def test_commands_round_trip_through_json() -> None:
     raw = {
         "type": "schedule.set",
-        "name": "nightly",
-        "cron": "0 3 * * *",
-        "timezone": "Europe/Prague",
-        "command": {"type": "pipelines.run", "pipeline_id": "sales", "mode": "rerun", "start": "2024-01-01"},
+        "schedule": {
+            "name": "nightly",
+            "cron": "0 3 * * *",
+            "timezone": "Europe/Prague",
+            "command": {"type": "metrics.compute", "model_id": "6d6a8224-de68-4603-b2db-63e01d34f020"},
+        },
     }
     command = decode(json.dumps(raw))
     again = decode(msgspec.json.encode(command))
     assert again == command
-    assert again.command.start.isoformat() == "2024-01-01"  # type: ignore[attr-defined]
+    assert str(again.schedule.command.model_id) == raw["schedule"]["command"]["model_id"]  # type: ignore[attr-defined]

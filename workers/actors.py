@@ -21,7 +21,7 @@ import msgspec
 from dramatiq.middleware import CurrentMessage
 
 from contracts import CommandBase, InvalidCommand, convert, route, type_of
-from workers.errors import PermanentError
+from workers.errors import Continue, PermanentError
 from workers.jobstore import JobStore, shared
 
 C = TypeVar("C", bound=CommandBase)
@@ -33,11 +33,20 @@ class JobContext:
     #: a handler may report progress in a tight loop; the store sees at most this rate
     MIN_PROGRESS_INTERVAL_S = 0.25
 
-    def __init__(self, job_id: str, attempt: int, store: JobStore | None) -> None:
+    def __init__(
+        self, job_id: str, attempt: int, store: JobStore | None, options: dict[str, Any] | None = None
+    ) -> None:
         self.id = job_id
         self.attempt = attempt
         self._store = store
+        #: the message's metadata: schema_version, idempotency_key, trace_id, scheduled_at, schedule
+        self.options = options or {}
         self._last_progress = 0.0
+
+    @property
+    def schedule(self) -> str | None:
+        """The schedule that emitted this job, if any."""
+        return self.options.get("schedule")
 
     def progress(self, percent: float, message: str | None = None) -> None:
         now = time.monotonic()
@@ -51,6 +60,10 @@ class JobContext:
 # thread, not as the actor's return value (which Dramatiq would only keep with
 # its own results backend, and warn about otherwise).
 _outcome = threading.local()
+
+
+#: what a handler that raised ``Continue`` leaves as its result: the lifecycle keeps the job running
+CONTINUED = object()
 
 
 def started(job_id: str, attempts: int) -> None:
@@ -84,8 +97,17 @@ def handles(command_cls: type[C], **options: Any) -> Callable[[Callable[[C, JobC
             recorded = getattr(_outcome, "attempt", None)
             # attempts across every delivery, manual retries included, as the job store counts them
             attempt = recorded[1] if recorded and recorded[0] == job_id else 1
-            job = JobContext(job_id, attempt, shared() if message else None)
-            _outcome.value = (job.id, msgspec.to_builtins(handler(command, job)))
+            job = JobContext(job_id, attempt, shared() if message else None, message.options if message else None)
+            try:
+                result = handler(command, job)
+            except Continue as later:
+                if message is None:
+                    raise
+                # the same message (same id, same command) comes back after the delay
+                dramatiq.get_broker().enqueue(message.copy(), delay=later.delay_ms)
+                _outcome.value = (job.id, CONTINUED)
+                return
+            _outcome.value = (job.id, msgspec.to_builtins(result))
 
         run.__name__ = run.__qualname__ = tag.replace(".", "_")
         run.__doc__ = handler.__doc__

@@ -3,8 +3,8 @@
 Dramatiq and the broker are the distributed engine; this module only picks the
 broker and the middleware stack:
 
-- Retries: exponential backoff, permanent errors not retried, and a store outage
-  retried without counting against ``max_retries``.
+- Retries: exponential backoff, permanent errors not retried (the actors' ``throws``),
+  and a store outage retried without counting against ``max_retries``.
 - JobLifecycle: writes every job transition (after Retries has decided, so it can
   tell ``failed`` from ``dead``).
 - Redis: a short heartbeat timeout and a frequent maintenance pass, so messages of
@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import dramatiq
 import redis
-from dramatiq.middleware import AgeLimit, CurrentMessage, ShutdownNotifications, TimeLimit
-from dramatiq.middleware.retries import Retries
+from dramatiq.common import compute_backoff
+from dramatiq.middleware import AgeLimit, CurrentMessage, ShutdownNotifications, TimeLimit, retries
 
 from workers import settings
 from workers.errors import StoreUnavailable
@@ -24,12 +24,20 @@ from workers.errors import StoreUnavailable
 _broker: dramatiq.Broker | None = None
 
 
+class Retries(retries.Retries):
+    """Dramatiq's retries, except that a job-store outage never uses them up."""
+
+    def after_process_message(self, broker, message, *, result=None, exception=None):  # type: ignore[no-untyped-def]
+        if isinstance(exception, StoreUnavailable):
+            outages = message.options["store_outages"] = message.options.get("store_outages", 0) + 1
+            _, delay = compute_backoff(outages, factor=self.min_backoff, max_backoff=self.max_backoff)
+            broker.enqueue(message, delay=delay)
+            return
+        super().after_process_message(broker, message, result=result, exception=exception)
+
+
 def build(*, with_lifecycle: bool = True) -> dramatiq.Broker:
     s = settings.get()
-
-    def retry_when(retries: int, exc: BaseException) -> bool:
-        return isinstance(exc, StoreUnavailable) or retries < s.max_retries
-
     middleware: list[dramatiq.Middleware] = [
         AgeLimit(),
         TimeLimit(time_limit=s.job_time_limit_ms),
@@ -40,7 +48,7 @@ def build(*, with_lifecycle: bool = True) -> dramatiq.Broker:
         from workers.lifecycle import JobLifecycle
 
         middleware.append(JobLifecycle())
-    middleware.append(Retries(min_backoff=s.min_backoff_ms, max_backoff=s.max_backoff_ms, retry_when=retry_when))
+    middleware.append(Retries(max_retries=s.max_retries, min_backoff=s.min_backoff_ms, max_backoff=s.max_backoff_ms))
 
     url = s.broker
     if url.startswith(("amqp://", "amqps://")):

@@ -13,6 +13,19 @@ class PermanentError(Exception):
     """Retrying cannot help (bad input, a 4xx from a remote API): the job goes ``dead`` at once."""
 
 
+class Continue(Exception):
+    """The job is not over: its handler runs again (same job, same command) after ``delay_ms``.
+
+    For polling long remote work (a SageMaker training job) without holding a worker thread
+    idle. The job stays ``running``; the handler keeps its state where the next delivery finds
+    it (Postgres, the remote service). Each delivery counts as an attempt in the job record.
+    """
+
+    def __init__(self, delay_ms: int, reason: str = "") -> None:
+        super().__init__(reason or f"continues in {delay_ms} ms")
+        self.delay_ms = max(0, int(delay_ms))
+
+
 class StoreUnavailable(MiddlewareError):
     """The job store could not record a transition; the message is retried with backoff."""
 

@@ -5,6 +5,7 @@ queued -> running -> succeeded | failed (a retry is scheduled) | dead | cancelle
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from typing import Any
 
@@ -12,8 +13,9 @@ import dramatiq
 from dramatiq.errors import ActorNotFound
 from dramatiq.middleware import Middleware, SkipMessage
 
-from contracts import JobStatus
-from workers.actors import started, take_result
+from contracts import JobError, JobStatus
+from workers import settings
+from workers.actors import CONTINUED, started, take_result
 from workers.errors import StoreUnavailable, describe
 from workers.jobstore import JobStore, shared, unavailable
 
@@ -43,6 +45,12 @@ class JobLifecycle(Middleware):
             # finished, dead or cancelled already: a redelivery or a cancelled job
             log.info("skipping message %s: its job is already over", message.message_id)
             raise SkipMessage()
+        # only a first delivery can be a stale tick: a retry or a continuation (a polling
+        # SageMaker job) of a scheduled command must finish what it started
+        stale = _staleness(message.options.get("scheduled_at")) if job.attempts == 1 else None
+        if stale is not None:
+            self.store.finish(job.id, JobStatus.CANCELLED, error=JobError(type="StaleTick", message=stale))
+            raise SkipMessage()
         started(job.id, job.attempts)
 
     def after_process_message(
@@ -56,7 +64,10 @@ class JobLifecycle(Middleware):
         if isinstance(exception, StoreUnavailable):
             return  # nothing was recorded as started; the retry will record it
         if exception is None:
-            self.store.finish(message.message_id, JobStatus.SUCCEEDED, result=take_result(message.message_id))
+            result = take_result(message.message_id)
+            if result is CONTINUED:
+                return  # not over: the handler re-enqueued its message with a delay
+            self.store.finish(message.message_id, JobStatus.SUCCEEDED, result=result)
             return
         if isinstance(exception, ActorNotFound):
             # no actor for this type on this queue: park it in the dead-letter queue
@@ -66,4 +77,19 @@ class JobLifecycle(Middleware):
 
 
 #: message options worth keeping with the job (our metadata, not broker internals)
-_KEPT_OPTIONS = frozenset({"schema_version", "idempotency_key", "trace_id", "scheduled_at"})
+_KEPT_OPTIONS = frozenset({"schema_version", "idempotency_key", "trace_id", "scheduled_at", "schedule"})
+
+
+def _staleness(scheduled_at: str | None) -> str | None:
+    """Why a scheduled command is too old to run, or None. A backlog of stale ticks is dropped."""
+    if not scheduled_at:
+        return None
+    try:
+        slot = dt.datetime.fromisoformat(scheduled_at)
+    except ValueError:
+        return None
+    age = (dt.datetime.now(dt.UTC) - slot).total_seconds()
+    limit = settings.get().tick_staleness_s
+    if age <= limit:
+        return None
+    return f"slot {scheduled_at} is {age:.0f} s old, over TICK_STALENESS_S={limit:.0f}"

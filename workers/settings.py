@@ -43,9 +43,58 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     sweep_interval_s: Annotated[float, msgspec.Meta(gt=0)] = 2.0
     #: a queued job not handed to the broker after this many seconds is re-enqueued
     enqueue_grace_s: Annotated[float, msgspec.Meta(gt=0)] = 5.0
+    #: how often the ticker looks for due schedules
+    tick_interval_s: Annotated[float, msgspec.Meta(gt=0, le=60)] = 0.5
+    #: a slot later than this is a misfire (handled by the schedule's policy); earlier ones always fire
+    misfire_grace_s: Annotated[float, msgspec.Meta(ge=0)] = 60.0
+    #: workers drop scheduled commands whose slot is older than this (a backlog of stale ticks)
+    tick_staleness_s: Annotated[float, msgspec.Meta(gt=0)] = 600.0
     #: how long the Redis status mirror keeps a job
     status_ttl_s: Positive = 7 * 86400
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    #: GoodData Cloud organisation URL and API token (the token never reaches logs or job records)
+    gooddata_host: str = ""
+    gooddata_token: str = ""
+    #: GoodData requests per second per gooddata worker process (all its threads share it); 0 = no limit
+    gooddata_rate_per_s: Annotated[float, msgspec.Meta(ge=0)] = 10.0
+    #: seconds one GoodData HTTP request may take (connect + read) before it is retried as a timeout
+    gooddata_timeout_s: Annotated[float, msgspec.Meta(gt=0)] = 60.0
+    #: exports: first wait between polls of a running export (doubles up to 5 s), and the whole wait
+    gooddata_export_poll_s: Annotated[float, msgspec.Meta(gt=0, le=5)] = 0.2
+    gooddata_export_timeout_s: Annotated[float, msgspec.Meta(gt=0)] = 300.0
+    #: where exports and backups go: a directory (default .data/artifacts), file:///path or s3://bucket/prefix
+    artifacts_url: str = ".data/artifacts"
+    #: forecast pool, local backend: processes fitting models per worker process (0 = one per core)
+    forecast_n_jobs: Annotated[int, msgspec.Meta(ge=0, le=256)] = 0
+    #: statsforecast models tried on every series (chosen or ensembled per series by the holdout)
+    forecast_models: str = "AutoETS,AutoTheta"
+    #: the SQL source: database it reads (default DATABASE_URL; point it at a read-only role), limits
+    forecast_sql_url: str = ""
+    forecast_sql_timeout_s: Annotated[float, msgspec.Meta(gt=0)] = 30.0
+    forecast_sql_max_rows: Positive = 5_000_000
+    #: sagemaker backend (AWS credentials: boto3's usual chain, e.g. AWS_ACCESS_KEY_ID / AWS_PROFILE)
+    sagemaker_region: str = "us-east-1"
+    sagemaker_role_arn: str = ""
+    sagemaker_bucket: str = ""
+    sagemaker_prefix: str = "switchyard"
+    sagemaker_training_instance: str = "ml.c5.2xlarge"
+    sagemaker_inference_instance: str = "ml.m5.large"
+    #: a training job is stopped by SageMaker after this long
+    sagemaker_max_runtime_s: Annotated[int, msgspec.Meta(ge=60, le=5 * 86400)] = 3600
+    #: delay between polls of a training job (the job is re-enqueued; no thread waits)
+    sagemaker_poll_s: Annotated[float, msgspec.Meta(gt=0, le=900)] = 30.0
+    #: longest wait for an endpoint to come into service
+    sagemaker_endpoint_timeout_s: Annotated[float, msgspec.Meta(gt=0)] = 1800.0
+    #: AWS API endpoint override (tests: a moto server); empty: AWS
+    sagemaker_endpoint_url: str = ""
+    #: pipelines pool: the catalog's YAML files (tables and pipelines)
+    catalog_dir: str = "catalog"
+    #: comma-separated module prefixes a pipeline's Python node may name (``function: catalog.functions.f``)
+    pipeline_modules: str = "catalog"
+    #: longest body of PUT /v1/tables/{schema}.{table}/rows (streamed; MAX_BODY_BYTES is for commands)
+    ingest_max_body_bytes: Positive = 256 * 1024 * 1024
+    #: a node's statement running longer is cancelled and the node fails (0: no limit)
+    pipeline_statement_timeout_s: Annotated[float, msgspec.Meta(ge=0)] = 0.0
 
     @property
     def broker(self) -> str:

@@ -8,6 +8,7 @@ twice carries the same id, and the workers run a job to success once.
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import dramatiq
@@ -61,6 +62,25 @@ def message_for(job: Job, options: dict[str, Any] | None = None) -> dramatiq.Mes
 def enqueue(broker: dramatiq.Broker, message: dramatiq.Message) -> None:
     broker.declare_queue(message.queue_name)
     broker.enqueue(message)
+
+
+def enqueue_many(broker: dramatiq.Broker, messages: list[dramatiq.Message], chunk: int = 1000) -> None:
+    """Many messages at once. On Redis: one round trip per ``chunk`` (pipelined HSET + RPUSH,
+    exactly what Dramatiq's enqueue writes, with a fresh ``redis_message_id``); elsewhere one
+    enqueue per message."""
+    if type(broker).__name__ != "RedisBroker":
+        for message in messages:
+            enqueue(broker, message)
+        return
+    namespace = broker.namespace  # type: ignore[attr-defined]
+    for start in range(0, len(messages), chunk):
+        with broker.client.pipeline(transaction=False) as pipe:  # type: ignore[attr-defined]
+            for message in messages[start : start + chunk]:
+                redis_id = str(uuid.uuid4())
+                body = message.copy(options={"redis_message_id": redis_id}).encode()
+                pipe.hset(f"{namespace}:{message.queue_name}.msgs", redis_id, body)
+                pipe.rpush(f"{namespace}:{message.queue_name}", redis_id)
+            pipe.execute()
 
 
 def submit(store: Any, broker: dramatiq.Broker, command: CommandBase, *, idempotency_key: str | None = None) -> Job:

@@ -14,7 +14,7 @@ import dramatiq
 
 from workers import db
 from workers.jobstore import SQL, to_job
-from workers.submission import enqueue, message_for
+from workers.submission import enqueue_many, message_for
 
 log = logging.getLogger(__name__)
 
@@ -25,10 +25,9 @@ def sweep(broker: dramatiq.Broker, *, grace_s: float, limit: int = 500) -> int:
         rows = conn.execute(SQL["unenqueued"], {"grace_s": grace_s, "limit": limit}).fetchall()
         if not rows:
             return 0
-        for row in rows:
-            # a failure here rolls the marks back: the next pass sends them again,
-            # and the workers recognise a message they already ran by its id
-            enqueue(broker, message_for(to_job(row), row["options"]))
+        # a failure here rolls the marks back: the next pass sends them again,
+        # and the workers recognise a message they already ran by its id
+        enqueue_many(broker, [message_for(to_job(row), row["options"]) for row in rows])
         conn.execute(SQL["mark_enqueued"], {"ids": [r["id"] for r in rows]})
     log.info("sweeper enqueued %d accepted jobs the broker had not received", len(rows))
     return len(rows)

@@ -1,21 +1,27 @@
-"""The ticker process (``python -m workers.ticker``). On every pass it:
+"""The ticker process (``python -m workers.ticker``).
 
-- requeues the messages of Redis workers that died mid-job (their heartbeat stopped);
-- enqueues accepted jobs the broker never received (the sweeper).
+- Every tick it emits the commands of due schedules (workers/emitter.py).
+- Every sweep interval it requeues the messages of Redis workers that died
+  mid-job and enqueues accepted jobs the broker never received (workers/sweeper.py).
 
-Schedules (cron) are emitted from here too once the schedule store exists. Every
-pass is safe to run in several tickers at once.
+Any number of tickers can run: each pass locks what it works on with SKIP LOCKED,
+and a slot's job id is derived from (schedule, slot).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import signal
 import threading
+import time
+
+import dramatiq
 
 from contracts import QUEUES
 from workers import broker as broker_setup
 from workers import settings
+from workers.emitter import BATCH, emit_due, seconds_until_due
 from workers.jobstore import unavailable
 from workers.queues import requeue_orphans
 from workers.sweeper import sweep
@@ -23,21 +29,48 @@ from workers.sweeper import sweep
 log = logging.getLogger("workers.ticker")
 
 
+def _guarded(what: str, step) -> None:  # type: ignore[no-untyped-def]
+    try:
+        step()
+    except Exception as err:
+        if unavailable(err) or "Connection" in type(err).__name__:
+            log.warning("%s skipped: %s", what, type(err).__name__)
+        else:
+            log.exception("%s failed", what)
+
+
+def tick(bus: dramatiq.Broker, s: settings.Settings) -> None:
+    grace = dt.timedelta(seconds=s.misfire_grace_s)
+    while True:
+        handled, _ = emit_due(bus, now=dt.datetime.now(dt.UTC), grace=grace)
+        if handled < BATCH:  # a full batch means more are due: take them now
+            return
+
+
+def housekeeping(bus: dramatiq.Broker, s: settings.Settings) -> None:
+    requeue_orphans(bus, QUEUES)
+    while sweep(bus, grace_s=s.enqueue_grace_s):
+        pass  # a backlog is drained in batches without waiting
+
+
 def run(stop: threading.Event) -> None:
     s = settings.get()
     bus = broker_setup.build(with_lifecycle=False)
-    log.info("ticker started: sweeping every %.1f s", s.sweep_interval_s)
+    log.info("ticker started: tick %.2f s, sweep %.1f s", s.tick_interval_s, s.sweep_interval_s)
+    next_sweep = 0.0
     while not stop.is_set():
+        _guarded("tick", lambda: tick(bus, s))
+        if time.monotonic() >= next_sweep:
+            _guarded("sweep", lambda: housekeeping(bus, s))
+            next_sweep = time.monotonic() + s.sweep_interval_s
+        wait = s.tick_interval_s
         try:
-            requeue_orphans(bus, QUEUES)
-            while sweep(bus, grace_s=s.enqueue_grace_s) and not stop.is_set():
-                pass  # a backlog is drained in batches without waiting
-        except Exception as err:
-            if unavailable(err) or "Connection" in type(err).__name__:
-                log.warning("pass skipped: %s", err.__class__.__name__)
-            else:
-                log.exception("ticker pass failed")
-        stop.wait(s.sweep_interval_s)
+            due_in = seconds_until_due(dt.datetime.now(dt.UTC))
+            if due_in is not None:
+                wait = min(wait, due_in)
+        except Exception:  # noqa: BLE001 - the next tick reports it
+            pass
+        stop.wait(max(wait, 0.01))
     bus.close()
 
 

@@ -137,6 +137,53 @@ def document() -> dict[str, Any]:
                     },
                 }
             },
+            "/v1/jobs/{job_id}/artifact": {
+                "get": {
+                    "summary": "The file the job produced (an export, a backup), streamed with its content type",
+                    "parameters": [JOB_ID],
+                    "responses": {
+                        "200": {"description": "the file; Content-Disposition names it"},
+                        "404": _error("no such job, or it has no artifact"),
+                        **COMMON,
+                    },
+                }
+            },
+            "/v1/forecasts/{job_id}": {
+                "get": {
+                    "summary": "A forecast or anomalies job's series: model, backtest accuracy or threshold, points",
+                    "parameters": [
+                        JOB_ID,
+                        *(
+                            {"name": name, "in": "query", "required": False, "schema": schema}
+                            for name, schema in (
+                                ("series_id", {"type": "string"}),
+                                ("limit", {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100}),
+                                ("cursor", {"type": "string"}),
+                                ("flagged", {"type": "boolean", "default": False}),
+                            )
+                        ),
+                    ],
+                    "responses": {
+                        "200": {"description": "{job_id, type, status, progress, series: [...], next_cursor}"},
+                        "404": _error("no such forecast job"),
+                        "422": _error("a bad query parameter"),
+                        **COMMON,
+                    },
+                }
+            },
+            "/v1/forecasts/{job_id}/cancel": {
+                "post": {
+                    "summary": "Cancel a queued forecast job, or a running SageMaker one at its next step",
+                    "parameters": [JOB_ID],
+                    "responses": {
+                        **_job("cancelled (it was queued)"),
+                        "202": {"description": "cancel requested: the SageMaker run stops at its next step"},
+                        "404": _error("no such forecast job"),
+                        "409": _error("neither queued nor a running SageMaker job"),
+                        **COMMON,
+                    },
+                }
+            },
             "/healthz": {"get": {"security": [], "responses": {"200": {"description": "alive"}}}},
             "/readyz": {
                 "get": {"security": [], "responses": {"200": {"description": "ready"}, "503": _error("not ready")}}

@@ -9,7 +9,8 @@ ON CONFLICT (id) DO NOTHING
 RETURNING *;
 
 -- name: mark_enqueued
-UPDATE jobs SET enqueued_at = now()
+-- clock_timestamp(): the moment of marking, not the start of the transaction
+UPDATE jobs SET enqueued_at = clock_timestamp()
 WHERE id = ANY(%(ids)s) AND enqueued_at IS NULL;
 
 -- name: start
@@ -30,7 +31,7 @@ RETURNING *;
 -- finds the status changed and writes nothing: a job succeeds once.
 UPDATE jobs
    SET status = %(status)s, result = %(result)s, error = %(error)s, updated_at = now(),
-       finished_at = CASE WHEN %(status)s IN ('succeeded', 'dead') THEN now() END,
+       finished_at = CASE WHEN %(status)s IN ('succeeded', 'dead', 'cancelled') THEN now() END,
        progress = CASE WHEN %(status)s = 'succeeded' THEN '{"percent": 100.0}'::jsonb ELSE progress END
  WHERE id = %(id)s AND status = 'running'
 RETURNING *;
@@ -80,3 +81,12 @@ SELECT queue, count(*) AS n,
   FROM jobs
  WHERE finished_at IS NOT NULL AND started_at IS NOT NULL
  GROUP BY queue;
+
+-- name: insert_many
+-- The ticker's slots: many jobs in one statement; existing ids (a slot recorded before) are left alone.
+INSERT INTO jobs (id, type, queue, status, command, options, command_hash)
+SELECT id, type, queue, 'queued', command, options, command_hash
+  FROM unnest(%(ids)s::text[], %(types)s::text[], %(queues)s::text[], %(commands)s::jsonb[],
+              %(options)s::jsonb[], %(hashes)s::text[]) AS t(id, type, queue, command, options, command_hash)
+ON CONFLICT (id) DO NOTHING
+RETURNING id;

@@ -5,7 +5,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from contracts import system
+from contracts import schedules, system
+from workers import schedules as schedule_store
 from workers.actors import JobContext, handles
 from workers.broker import setup
 from workers.errors import PermanentError
@@ -38,3 +39,17 @@ def fail(command: system.Fail, job: JobContext) -> dict[str, Any]:
     if command.succeed_on_attempt is not None and job.attempt >= command.succeed_on_attempt:
         return {"succeeded_on_attempt": job.attempt}
     raise RequestedFailure(command.message)
+
+
+@handles(schedules.ScheduleSet)
+def set_schedule(command: schedules.ScheduleSet, job: JobContext) -> dict[str, Any]:
+    try:
+        row = schedule_store.set_schedule(command.schedule)
+    except schedule_store.NotServed as err:
+        raise PermanentError(str(err)) from None
+    return schedule_store.view(row)
+
+
+@handles(schedules.ScheduleDelete)
+def delete_schedule(command: schedules.ScheduleDelete, job: JobContext) -> dict[str, Any]:
+    return {"name": command.name, "deleted": schedule_store.delete(command.name)}

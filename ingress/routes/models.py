@@ -1,0 +1,142 @@
+"""Model metrics: the original accuracy service's API, kept as it was, and the history.
+
+POST /schedule {model_id, cron_expression}   create or atomically replace
+DELETE /schedule/{model_id}
+GET /results/{model_id}                      the latest result, from Redis
+GET /v1/models/{model_id}/metrics?metric=&since=&limit=   every computation, from Postgres
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any
+
+import anyio
+import msgspec
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from contracts import metrics
+from contracts.cron import check
+from contracts.schedules import ScheduleSpec
+from ingress.body import read_json_body
+from ingress.errors import ApiError, invalid, json_response
+from ingress.state import State
+from workers import db, schedules
+from workers.metrics.store import latest_key
+from workers.queries import load
+
+MAX_HISTORY = 10_000
+SQL = load("metrics")
+
+
+def schedule_name(model_id: uuid.UUID) -> str:
+    return f"metrics-{model_id}"
+
+
+def _model_id(raw: Any, field: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(str(raw))
+    except ValueError:
+        raise invalid(field, "model_id must be a UUID") from None
+
+
+def _replace(model_id: uuid.UUID, cron: str) -> None:
+    spec = ScheduleSpec(name=schedule_name(model_id), cron=cron, command=metrics.Compute(model_id=model_id))
+    # one transaction: the original deleted and committed before validating, so a bad
+    # cron left a row with no schedule
+    with db.pool().connection() as conn, conn.transaction():
+        conn.execute(SQL["replace_execution"], {"model_id": model_id, "cron": cron})
+        schedules.upsert(conn, spec)
+
+
+def _remove(model_id: uuid.UUID) -> bool:
+    with db.pool().connection() as conn, conn.transaction():
+        had_row = conn.execute(SQL["delete_execution"], {"model_id": model_id}).fetchone() is not None
+        had_schedule = schedules.delete(schedule_name(model_id), conn)
+    return had_row or had_schedule
+
+
+async def schedule(request: Request) -> Response:
+    state: State = request.app.state.switchyard
+    raw = await read_json_body(request, state.settings.max_body_bytes)
+    try:
+        body = msgspec.json.decode(raw)
+    except msgspec.DecodeError as err:
+        raise ApiError(400, "malformed_json", str(err)) from None
+    if not isinstance(body, dict):
+        raise invalid("$", "send an object: {model_id, cron_expression}")
+    unknown = set(body) - {"model_id", "cron_expression"}
+    if unknown:
+        raise invalid(f"$.{sorted(unknown)[0]}", "unknown field")
+    model_id = _model_id(body.get("model_id"), "$.model_id")
+    cron = body.get("cron_expression")
+    if not isinstance(cron, str):
+        raise invalid("$.cron_expression", "cron_expression is required, e.g. '*/5 * * * *'")
+    try:
+        check(cron)
+    except ValueError as err:
+        raise invalid("$.cron_expression", str(err)) from None
+    await anyio.to_thread.run_sync(_replace, model_id, cron)
+    return json_response({"status": "scheduled", "model_id": str(model_id), "schedule": schedule_name(model_id)})
+
+
+async def unschedule(request: Request) -> Response:
+    model_id = _model_id(request.path_params["model_id"], "model_id")
+    if not await anyio.to_thread.run_sync(_remove, model_id):
+        raise ApiError(404, "not_found", {"model_id": str(model_id)})
+    return json_response({"status": "deleted", "model_id": str(model_id)})
+
+
+async def results(request: Request) -> Response:
+    state: State = request.app.state.switchyard
+    model_id = _model_id(request.path_params["model_id"], "model_id")
+    raw = await state.redis.get(latest_key(model_id))
+    if raw is None:
+        # the original's body, in our error shape
+        raise ApiError(404, "No results found", {"model_id": str(model_id)})
+    latest = msgspec.json.decode(raw)
+    return json_response({k: latest.get(k) for k in ("model_id", "accuracy", "computed_at", "n")})
+
+
+def _history(model_id: uuid.UUID, since: dt.datetime, limit: int) -> list[dict[str, Any]]:
+    with db.pool().connection() as conn:
+        return conn.execute(SQL["history"], {"model_id": model_id, "since": since, "limit": limit}).fetchall()
+
+
+async def history(request: Request) -> Response:
+    model_id = _model_id(request.path_params["model_id"], "model_id")
+    q = request.query_params
+    unknown = set(q) - {"metric", "since", "limit"}
+    if unknown:
+        raise invalid(sorted(unknown)[0], "unknown query parameter")
+    metric = q.get("metric")
+    if metric is not None and metric not in metrics.MetricName.__args__:  # type: ignore[attr-defined]
+        raise invalid("metric", f"one of {', '.join(metrics.MetricName.__args__)}")  # type: ignore[attr-defined]
+    try:
+        since = dt.datetime.fromisoformat(q["since"]) if "since" in q else dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+    except ValueError:
+        raise invalid("since", "an ISO 8601 time, e.g. 2026-11-01T00:00:00Z") from None
+    if since.tzinfo is None:
+        since = since.replace(tzinfo=dt.UTC)
+    raw_limit = q.get("limit", "1000")
+    if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= MAX_HISTORY:
+        raise invalid("limit", f"a whole number from 1 to {MAX_HISTORY}")
+    rows = await anyio.to_thread.run_sync(_history, model_id, since, int(raw_limit))
+    points = []
+    for row in rows:
+        values = row["metrics"] if metric is None else {metric: row["metrics"].get(metric)}
+        if metric is not None and values[metric] is None:
+            continue  # that computation did not include the metric
+        points.append({"computed_at": row["computed_at"], "n": row["n"], "job_id": row["job_id"], "metrics": values})
+    return json_response({"model_id": str(model_id), "items": points})
+
+
+ROUTES = [
+    Route("/schedule", schedule, methods=["POST"]),
+    Route("/schedule/{model_id}", unschedule, methods=["DELETE"]),
+    Route("/results/{model_id}", results, methods=["GET"]),
+    Route("/v1/models/{model_id}/metrics", history, methods=["GET"]),
+]

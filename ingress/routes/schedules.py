@@ -1,0 +1,102 @@
+"""/v1/schedules: cron schedules that emit any command of any pool."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import anyio
+import msgspec
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from contracts.command import from_validation_error
+from contracts.schedules import SchedulePatch, ScheduleSpec
+from ingress.body import read_json_body
+from ingress.errors import ApiError, invalid, json_response
+from ingress.state import State
+from workers import schedules
+
+MAX_LIST = 500
+
+
+def decode_body(raw: bytes, kind: type) -> Any:
+    try:
+        return msgspec.json.decode(raw, type=kind)
+    except msgspec.ValidationError as err:
+        bad = from_validation_error(err)
+        raise invalid(bad.path, bad.message) from None
+    except msgspec.DecodeError as err:
+        raise ApiError(400, "malformed_json", str(err)) from None
+
+
+def masked(view: dict[str, Any]) -> dict[str, Any]:
+    """Webhook URLs are secrets (Slack's are): the API shows only where they point."""
+    alert = view.get("alert")
+    if alert and alert.get("webhook_url"):
+        scheme, _, rest = alert["webhook_url"].partition("://")
+        view["alert"] = {**alert, "webhook_url": f"{scheme}://{rest.split('/')[0]}/…"}
+    return view
+
+
+async def _run(fn, *args):  # type: ignore[no-untyped-def]
+    return await anyio.to_thread.run_sync(fn, *args)
+
+
+async def create(request: Request) -> Response:
+    state: State = request.app.state.switchyard
+    spec = decode_body(await read_json_body(request, state.settings.max_body_bytes), ScheduleSpec)
+    try:
+        row = await _run(schedules.set_schedule, spec)
+    except schedules.NotServed as err:
+        raise invalid("$.command.type", str(err)) from None
+    return json_response(masked(schedules.view(row)), 201 if row["created"] else 200)
+
+
+async def update(request: Request) -> Response:
+    state: State = request.app.state.switchyard
+    raw = await read_json_body(request, state.settings.max_body_bytes)
+    changes = decode_body(raw, SchedulePatch)
+    given = {k: v for k, v in msgspec.to_builtins(changes).items() if k in msgspec.json.decode(raw)}
+    try:
+        row = await _run(schedules.patch, request.path_params["name"], given)
+    except msgspec.ValidationError as err:
+        bad = from_validation_error(err)
+        raise invalid(bad.path, bad.message) from None
+    except schedules.NotServed as err:
+        raise invalid("$.command.type", str(err)) from None
+    if row is None:
+        raise ApiError(404, "not_found", {"schedule": request.path_params["name"]})
+    return json_response(masked(schedules.view(row)))
+
+
+async def get_one(request: Request) -> Response:
+    row = await _run(schedules.get, request.path_params["name"])
+    if row is None:
+        raise ApiError(404, "not_found", {"schedule": request.path_params["name"]})
+    return json_response(masked(schedules.view(row)))
+
+
+async def list_all(request: Request) -> Response:
+    q = request.query_params
+    raw_limit = q.get("limit", "100")
+    if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= MAX_LIST:
+        raise invalid("limit", f"a whole number from 1 to {MAX_LIST}")
+    rows = await _run(schedules.page, q.get("after", ""), int(raw_limit))
+    items = [masked(schedules.view(r)) for r in rows]
+    return json_response({"items": items, "next_after": items[-1]["name"] if len(items) == int(raw_limit) else None})
+
+
+async def delete(request: Request) -> Response:
+    if not await _run(schedules.delete, request.path_params["name"]):
+        raise ApiError(404, "not_found", {"schedule": request.path_params["name"]})
+    return Response(status_code=204)
+
+
+ROUTES = [
+    Route("/v1/schedules", create, methods=["POST"]),
+    Route("/v1/schedules", list_all, methods=["GET"]),
+    Route("/v1/schedules/{name}", get_one, methods=["GET"]),
+    Route("/v1/schedules/{name}", update, methods=["PATCH"]),
+    Route("/v1/schedules/{name}", delete, methods=["DELETE"]),
+]

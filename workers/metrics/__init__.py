@@ -1,0 +1,1 @@
+"""Model-accuracy metrics: read predictions from ``results``, compute, store, alert."""
