@@ -1,0 +1,59 @@
+"""Small pure pieces of the forecast pool: the GoodData CSV reader, the SQL fence, quantile levels."""
+
+from __future__ import annotations
+
+import pytest
+
+from workers.errors import PermanentError
+from workers.forecast import results, sources
+from workers.forecast.frames import from_rows
+
+
+def test_a_wide_gooddata_export_is_one_series_per_metric_column() -> None:
+    csv = b"Date - Month/Year,Revenue,Orders\n2024-01,10.5,3\n2024-02,11,\n2024-03,12.25,5\n"
+    rows = sources.parse_export(csv, "MS")
+    series = {s.series_id: s for s in from_rows(rows, "MS", "the GoodData export")}
+    assert set(series) == {"Revenue", "Orders"}
+    assert series["Revenue"].values.tolist() == [10.5, 11.0, 12.25]
+    assert str(series["Orders"].start) == "2024-01-01 00:00:00+00:00"
+    assert series["Orders"].values[1] != series["Orders"].values[1]  # an empty cell is a missing value (NaN)
+
+
+def test_a_long_gooddata_export_and_quarter_labels_read_as_period_ends() -> None:
+    csv = b"Quarter,Region,Sales\n2024-Q1,West,1\n2024-Q2,West,2\n2024-Q1,East,3\n2024-Q2,East,4\n"
+    series = {s.series_id: s for s in from_rows(sources.parse_export(csv, "Q"), "Q", "the export")}
+    assert series["East"].values.tolist() == [3.0, 4.0]
+    assert str(series["West"].start.date()) == "2024-03-31"
+
+
+def test_a_gooddata_export_with_text_in_a_metric_names_the_cell() -> None:
+    csv = b"Day,Visits\n2024-01-01,5\n2024-01-02,lots\n"
+    with pytest.raises(PermanentError, match=r"series 'Visits' at 2024-01-02T00:00:00Z: value 'lots' is not a number"):
+        from_rows(sources.parse_export(csv, "D"), "D", "the GoodData export")
+
+
+@pytest.mark.parametrize(
+    ("query", "fragment"),
+    [
+        ("UPDATE jobs SET status = 'dead'", "must be a SELECT"),
+        ("SELECT 1; SELECT 2", "exactly one statement"),
+        ("SELECT * FROM jobs FOR UPDATE", "contains LOCK"),
+        ("SELEC 1 FROM", "SQL"),
+    ],
+)
+def test_only_a_single_read_only_select_passes_the_query_check(query: str, fragment: str) -> None:
+    with pytest.raises(PermanentError, match=fragment):
+        sources.check_query(query)
+    sources.check_query("WITH t AS (SELECT 1 AS x) SELECT 'a', now(), x FROM t UNION ALL SELECT 'b', now(), 2")
+
+
+def test_quantiles_map_to_central_intervals() -> None:
+    assert results.levels([0.025, 0.5, 0.975, 0.1]) == [80.0, 95.0]
+    assert results.key(0.025) == "0.025" and results.level(0.9) == 80.0
+
+
+def test_gooddatas_own_layout_has_the_dates_across_and_a_row_per_metric() -> None:
+    csv = '\ufeff"Date - Month/Year","2025-04","2025-05","2025-06"\nActive Customers,60,51,60\nRevenue,1.5,2,2.5\n'
+    series = {s.series_id: s for s in from_rows(sources.parse_export(csv.encode(), "MS"), "MS", "the export")}
+    assert series["Active Customers"].values.tolist() == [60.0, 51.0, 60.0]
+    assert str(series["Revenue"].start.date()) == "2025-04-01"
