@@ -142,3 +142,18 @@ def test_openapi_is_built_from_the_contracts(client: httpx.Client) -> None:
     assert {"Noop", "Sleep", "WorkspaceCreate", "Forecast", "Compute", "ScheduleSet"} <= command_refs
     assert "#/$defs/" not in str(doc)
     assert "/v1/jobs/{job_id}/retry" in doc["paths"]
+
+
+def test_openapi_describes_every_route_the_app_serves(client: httpx.Client) -> None:
+    from starlette.routing import Route
+
+    from ingress.app import create_app
+    from workers.settings import from_env
+
+    documented = client.get("/openapi.json").json()["paths"]
+    app = create_app(from_env({"API_KEYS": "k"}))
+    for route in app.routes:
+        if isinstance(route, Route) and route.path != "/openapi.json":
+            methods = {m.lower() for m in route.methods or ()} - {"head"}
+            assert route.path in documented, route.path
+            assert methods <= set(documented[route.path]), (route.path, methods)

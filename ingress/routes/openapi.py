@@ -189,9 +189,106 @@ def document() -> dict[str, Any]:
                 "get": {"security": [], "responses": {"200": {"description": "ready"}, "503": _error("not ready")}}
             },
             "/metrics": {"get": {"responses": {"200": text, **COMMON}}},
+            **_more_paths(),
         },
     }
+    schemas["ScheduleSpec"] = _schedule_schemas(schemas)
     return _rewrite_refs(doc)
+
+
+def _schedule_schemas(schemas: dict[str, Any]) -> dict[str, Any]:
+    import msgspec
+
+    from contracts.schedules import SchedulePatch, ScheduleSpec
+
+    (spec, patch), defs = msgspec.json.schema_components([ScheduleSpec, SchedulePatch], ref_template="#/$defs/{name}")
+    schemas.update(defs)
+    schemas["SchedulePatch"] = patch
+    return spec
+
+
+def _body(ref: str) -> dict[str, Any]:
+    return {"required": True, "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{ref}"}}}}
+
+
+def _path(name: str, description: str) -> dict[str, Any]:
+    return {"name": name, "in": "path", "required": True, "description": description, "schema": {"type": "string"}}
+
+
+def _query(*names: str) -> list[dict[str, Any]]:
+    return [{"name": n, "in": "query", "schema": {"type": "string"}} for n in names]
+
+
+def _more_paths() -> dict[str, Any]:
+    """Schedules, model metrics, pipelines and the original services' shapes."""
+    ok = {"200": {"description": "ok"}}
+    name = [_path("name", "schedule name")]
+    model = [_path("model_id", "a UUID")]
+    bad = {"404": _error("not found"), "422": _error("invalid; detail.path names the field"), **COMMON}
+    return {
+        "/v1/schedules": {
+            "post": {
+                "summary": "Create (201) or atomically replace (200) a schedule",
+                "requestBody": _body("ScheduleSpec"),
+                "responses": {"201": {"description": "created"}, **ok, **bad},
+            },
+            "get": {
+                "summary": "Schedules with their next fire times",
+                "parameters": _query("after", "limit"),
+                "responses": {**ok, **bad},
+            },
+        },
+        "/v1/schedules/{name}": {
+            "get": {"parameters": name, "responses": {**ok, **bad}},
+            "patch": {"parameters": name, "requestBody": _body("SchedulePatch"), "responses": {**ok, **bad}},
+            "delete": {"parameters": name, "responses": {"204": {"description": "deleted"}, **bad}},
+        },
+        "/v1/models/{model_id}/metrics": {
+            "get": {
+                "summary": "Every metrics computation of a model, newest first",
+                "parameters": model + _query("metric", "since", "limit"),
+                "responses": {**ok, **bad},
+            }
+        },
+        "/schedule": {
+            "post": {
+                "summary": "The accuracy service's API: {model_id, cron_expression}; replaces atomically",
+                "responses": {**ok, **bad},
+            }
+        },
+        "/schedule/{model_id}": {"delete": {"parameters": model, "responses": {**ok, **bad}}},
+        "/results/{model_id}": {
+            "get": {
+                "summary": "The latest result: {model_id, accuracy, computed_at, n}",
+                "parameters": model,
+                "responses": {**ok, **bad},
+            }
+        },
+        "/v1/tables/{table}/rows": {
+            "put": {
+                "summary": "Ingest a JSON array of rows into a catalog table (schema.table); streamed",
+                "parameters": [_path("table", "schema.table")],
+                "responses": {"202": {"description": "accepted"}, "413": _error("too large"), **bad},
+            }
+        },
+        "/v1/pipelines/{pipeline_id}/runs": {
+            "get": {"parameters": [_path("pipeline_id", "pipeline id")], "responses": {**ok, **bad}}
+        },
+        "/ws": {
+            "get": {
+                "summary": "The GoodData backend's shape: action=view|create|manage|delete|export",
+                "parameters": _query("action", "id", "name", "parent", "wait"),
+                "responses": {**ok, "202": {"description": "still running"}, **bad},
+            }
+        },
+        "/provision": {
+            "get": {
+                "summary": "The GoodData backend's shape: copy source's layout into target",
+                "parameters": _query("source", "target", "wait"),
+                "responses": {**ok, "202": {"description": "still running"}, **bad},
+            }
+        },
+    }
 
 
 def _rewrite_refs(node: Any) -> Any:
