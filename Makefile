@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: up test install lint format bench schema clean
+.PHONY: up test install lint format bench bench-pools schema clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -35,8 +35,18 @@ format: install
 schema: install
 	$(BIN)/python -m contracts.schema
 
+# wrk drives the HTTP scenario; without it the report says so and the rest still runs
 bench: install
+	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk) || echo "wrk unavailable: the HTTP scenario will report it"
 	$(BIN)/python -m bench
+
+# each pool's own benchmark, written to bench/RESULTS-<name>.md (the pipelines one loads 10M rows: ~15 min)
+bench-pools: install
+	$(BIN)/python -m bench.ticker
+	$(BIN)/python -m bench.accuracy
+	$(BIN)/python -m bench.gooddata
+	$(BIN)/python -m bench.forecast
+	$(BIN)/python -m bench.pipelines
 
 clean:
 	-$(BIN)/python -m devservers stop

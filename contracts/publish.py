@@ -32,9 +32,12 @@ def broker_for(url: str, *, namespace: str = "dramatiq") -> dramatiq.Broker:
 
                 _brokers[key] = RabbitmqBroker(url=url, middleware=[])
             elif url.startswith(("redis://", "rediss://", "unix://")):
+                import redis
                 from dramatiq.brokers.redis import RedisBroker
 
-                _brokers[key] = RedisBroker(url=url, namespace=namespace, middleware=[])
+                # timeouts: a stalled Redis fails the publish instead of hanging the producer
+                client = redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=10)
+                _brokers[key] = RedisBroker(client=client, namespace=namespace, middleware=[])
             else:
                 raise ValueError("BROKER_URL must start with redis://, rediss://, unix://, amqp:// or amqps://")
         return _brokers[key]

@@ -37,8 +37,9 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     job_time_limit_ms: Positive = 60 * 60 * 1000
     #: a Redis-broker worker silent this long is dead; its messages go back to the queue
     heartbeat_timeout_ms: Annotated[int, msgspec.Meta(ge=2000)] = 8000
-    #: chance per million broker calls to run that requeue pass (Dramatiq's default: 1000)
-    maintenance_chance: Annotated[int, msgspec.Meta(ge=1, le=1_000_000)] = 100_000
+    #: chance per million broker calls of Dramatiq's own requeue pass; the ticker runs one every
+    #: sweep anyway, and each pass may scan the Redis keyspace (KEYS), so keep it rare
+    maintenance_chance: Annotated[int, msgspec.Meta(ge=1, le=1_000_000)] = 1000
     #: seconds between sweeper passes (re-enqueue of accepted jobs the broker never got)
     sweep_interval_s: Annotated[float, msgspec.Meta(gt=0)] = 2.0
     #: a queued job not handed to the broker after this many seconds is re-enqueued

@@ -1,0 +1,130 @@
+"""``python -m bench``: run the scenarios (see ``bench/__init__.py``) and write ``bench/RESULTS.md``."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import shutil
+import signal
+import sys
+import tempfile
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from types import FrameType
+
+from bench import bus, machine, memory, web
+from bench.procinfo import wait_for_quiet
+from bench.procs import ROOT, BenchError, say
+from bench.report import Results, render
+from bench.services import versions_seen
+
+DEFAULT_OUTPUT = Path(__file__).resolve().parent / "RESULTS.md"
+SCENARIOS = ("bus", "http", "memory")
+#: the longest wait for other processes to calm down before a scenario
+QUIET_WAIT_S = 60.0
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--messages", type=int, default=20_000, help="messages per bus scenario (default 20000)")
+    parser.add_argument("--seconds", type=int, default=15, help="measured seconds per HTTP run (default 15)")
+    parser.add_argument(
+        "--repeat", type=int, default=2, help="runs of each measurement; the fastest is reported (default 2)"
+    )
+    parser.add_argument(
+        "--only", default=",".join(SCENARIOS), help=f"comma-separated subset of {', '.join(SCENARIOS)} (default all)"
+    )
+    parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help="where to write the report")
+    args = parser.parse_args(argv)
+    unknown = set(args.only.split(",")) - set(SCENARIOS)
+    if unknown:
+        parser.error(f"unknown scenario(s): {', '.join(sorted(unknown))}")
+    return args
+
+
+def _exit_on_signal(signum: int, frame: FrameType | None) -> None:
+    # SystemExit unwinds through every `finally`, so each child and server is stopped
+    raise SystemExit(128 + signum)
+
+
+def relative(text: str) -> str:
+    """RESULTS.md is committed: no path of this machine goes into it."""
+    return text.replace(f"{ROOT}/", "").replace(tempfile.gettempdir(), "<tmp>")
+
+
+def attempt(results: Results, name: str, scenario: Callable[[], None]) -> None:
+    """Run one scenario; a failure is reported in RESULTS.md and does not lose the other figures."""
+    waited, busy = wait_for_quiet(QUIET_WAIT_S)
+    after = f", after waiting {waited:.0f} s for it to calm down" if waited >= 1 else ""
+    results.quiet[name] = f"other processes kept {busy:.2f} cores busy{after}"
+    say(f"{name}: {results.quiet[name]}")
+    try:
+        scenario()
+    except BenchError as err:
+        results.errors[name] = relative(str(err))
+    except Exception:  # noqa: BLE001 - any failure of one scenario must still leave a report of the others
+        results.errors[name] = relative(traceback.format_exc())
+    if name in results.errors:
+        say(f"{name} failed: {results.errors[name].strip().splitlines()[-1]}")
+
+
+def run(args: argparse.Namespace, root: Path, results: Results) -> None:
+    chosen = args.only.split(",")
+
+    def bus_scenarios() -> None:
+        # alternated, so a disturbance in one part of the run does not hit only one side
+        for run in range(1, args.repeat + 1):
+            say(f"(a) raw Dramatiq, run {run}: {args.messages} messages")
+            results.raw_runs.append(raw := bus.raw_dramatiq(root, args.messages, run))
+            say(f"(a) {raw.rate:,.0f} messages/s")
+            say(f"(b) Switchyard system.noop, run {run}: {args.messages} messages")
+            results.ours_runs.append(ours := bus.our_stack(root, args.messages, run))
+            say(f"(b) {ours.rate:,.0f} messages/s")
+
+    def http_scenario() -> None:
+        results.web = web.http_load(root, args.seconds, args.repeat)
+
+    def memory_scenario() -> None:
+        say("(d) idle memory")
+        results.memory = memory.idle_memory(root)
+
+    scenarios = {
+        "bus": ("(a)/(b) bus throughput", bus_scenarios),
+        "http": ("(c) HTTP", http_scenario),
+        "memory": ("(d) idle memory", memory_scenario),
+    }
+    for name in SCENARIOS:
+        if name in chosen:
+            attempt(results, *scenarios[name])
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _exit_on_signal)
+    results = Results(
+        started=dt.datetime.now(dt.UTC),
+        machine="",
+        software=machine.software_line(),
+        load_before=machine.load_average(),
+        messages=args.messages,
+        seconds=args.seconds,
+        repeat=args.repeat,
+    )
+    began = time.perf_counter()
+    root = Path(tempfile.mkdtemp(prefix="switchyard-bench-"))
+    try:
+        run(args, root, results)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    results.elapsed_s = time.perf_counter() - began
+    results.machine = machine.machine_line(versions_seen)
+    args.output.write_text(render(results))
+    say(f"wrote {args.output}")
+    return 1 if results.errors else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
