@@ -58,19 +58,28 @@ def create_app(config: settings.Settings | None = None) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         pool = db.async_pool()
-        await pool.open(wait=False)  # start even if Postgres is down: requests answer 503
+        # job reads and writes are single statements: autocommit spares BEGIN and COMMIT
+        statements = db.async_pool(autocommit=True)
+        for each in (pool, statements):
+            await each.open(wait=False)  # start even if Postgres is down: requests answer 503
         redis = async_client()
         bus = broker_setup.build(with_lifecycle=False)
-        store = AsyncJobs(pool, redis, config.status_ttl_s)
-        app.state.switchyard = State(config, pool, redis, bus, store, Dispatcher(bus, store))
+        on_rabbitmq = config.broker.startswith(("amqp://", "amqps://"))
+        bus_redis = redis if on_rabbitmq or config.broker == config.redis_url else async_client(config.broker)
+        store = AsyncJobs(statements, redis, config.status_ttl_s)
+        dispatcher = Dispatcher(bus, store, redis=None if on_rabbitmq else bus_redis)
+        app.state.switchyard = State(config, pool, redis, bus, store, dispatcher)
         marker = asyncio.create_task(store.run_marker())
         try:
             yield
         finally:
             marker.cancel()
             await store.flush_marks()
-            await pool.close()
+            for each in (pool, statements):
+                await each.close()
             await redis.aclose()
+            if bus_redis is not redis:
+                await bus_redis.aclose()
             bus.close()
 
     registry = CollectorRegistry(auto_describe=False)

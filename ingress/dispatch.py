@@ -12,17 +12,28 @@ import time
 
 import anyio
 import dramatiq
+import redis.asyncio as aioredis
 
 from ingress.jobs import AsyncJobs
-from workers.submission import enqueue
+from workers.submission import add_to_redis_queue, enqueue
 
 log = logging.getLogger(__name__)
 
 
 class Dispatcher:
-    def __init__(self, broker: dramatiq.Broker, jobs: AsyncJobs, *, pause_s: float = 2.0, threads: int = 8) -> None:
+    def __init__(
+        self,
+        broker: dramatiq.Broker,
+        jobs: AsyncJobs,
+        *,
+        redis: aioredis.Redis | None = None,
+        pause_s: float = 2.0,
+        threads: int = 8,
+    ) -> None:
         self.broker = broker
         self.jobs = jobs
+        #: on the Redis broker, messages are written from the event loop (no thread hop)
+        self.redis = redis if type(broker).__name__ == "RedisBroker" else None
         self.pause_s = pause_s
         self.limiter = anyio.CapacityLimiter(threads)
         self.down_until = 0.0
@@ -36,7 +47,12 @@ class Dispatcher:
         if self.broker_down:
             return False
         try:
-            await anyio.to_thread.run_sync(enqueue, self.broker, message, limiter=self.limiter)
+            if self.redis is not None:
+                async with self.redis.pipeline(transaction=True) as pipe:
+                    add_to_redis_queue(pipe, self.broker.namespace, message)  # type: ignore[attr-defined]
+                    await pipe.execute()
+            else:
+                await anyio.to_thread.run_sync(enqueue, self.broker, message, limiter=self.limiter)
         except Exception as err:  # noqa: BLE001 - any broker failure: the row is safe, the sweeper retries
             self.down_until = time.monotonic() + self.pause_s
             log.warning(

@@ -96,7 +96,6 @@ class AsyncJobs:
             ids, self._pending = list(self._pending), set()
             try:
                 async with self.pool.connection() as conn:
-                    await conn.execute("SET LOCAL synchronous_commit = off")
                     await conn.execute(SQL["mark_enqueued"], {"ids": ids})
             except Exception as err:  # noqa: BLE001 - the sweeper covers what is not marked
                 log.warning("could not mark %d jobs enqueued: %s", len(ids), err.__class__.__name__)

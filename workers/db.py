@@ -14,14 +14,31 @@ _pool: ConnectionPool | None = None
 _lock = threading.Lock()
 
 
-def _options() -> dict[str, Any]:
+def _options(*, autocommit: bool = False, durable: bool = True) -> dict[str, Any]:
     s = settings.get()
-    return {
-        "conninfo": s.database_url,
-        "max_size": s.db_pool_size,
-        "kwargs": {"row_factory": dict_row, "autocommit": False, "connect_timeout": 5},
-        "timeout": s.db_timeout,
-    }
+    kwargs: dict[str, Any] = {"row_factory": dict_row, "autocommit": autocommit, "connect_timeout": 5}
+    if not durable:
+        kwargs["options"] = "-c synchronous_commit=off"
+    return {"conninfo": s.database_url, "max_size": s.db_pool_size, "kwargs": kwargs, "timeout": s.db_timeout}
+
+
+_statements: dict[bool, ConnectionPool] = {}
+
+
+def statements(*, durable: bool = True) -> ConnectionPool:
+    """Autocommit pools for single-statement writes (job transitions): one round trip each
+    instead of BEGIN, statement, COMMIT. ``durable=False`` commits without waiting for the
+    disk, for writes whose loss a redelivery corrects (a job's start, its progress)."""
+    if durable not in _statements:
+        with _lock:
+            if durable not in _statements:
+                _statements[durable] = ConnectionPool(
+                    **_options(autocommit=True, durable=durable),
+                    min_size=1,
+                    open=True,
+                    name=f"switchyard-statements-{'durable' if durable else 'fast'}",
+                )
+    return _statements[durable]
 
 
 def pool() -> ConnectionPool:
@@ -34,9 +51,11 @@ def pool() -> ConnectionPool:
     return _pool
 
 
-def async_pool() -> AsyncConnectionPool:
+def async_pool(*, autocommit: bool = False) -> AsyncConnectionPool:
     """A pool for the ingress's event loop; the caller opens and closes it."""
-    return AsyncConnectionPool(**_options(), min_size=2, open=False, name="switchyard-web")
+    return AsyncConnectionPool(
+        **_options(autocommit=autocommit), min_size=2, open=False, name=f"switchyard-web{'-ac' if autocommit else ''}"
+    )
 
 
 def close() -> None:
@@ -44,3 +63,6 @@ def close() -> None:
     if _pool is not None:
         _pool.close()
         _pool = None
+    for pool in _statements.values():
+        pool.close()
+    _statements.clear()

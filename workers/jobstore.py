@@ -120,11 +120,9 @@ class JobStore:
         self.ttl = settings.get().status_ttl_s
 
     def _one(self, name: str, params: dict[str, Any], *, durable: bool = True) -> dict[str, Any] | None:
-        with db.pool().connection() as conn:
-            if not durable:
-                # losing this write in a Postgres crash only leaves the previous state,
-                # which the redelivered message corrects: it need not wait for fsync
-                conn.execute("SET LOCAL synchronous_commit = off")
+        # not durable: losing this write in a Postgres crash only leaves the previous
+        # state, which the redelivered message corrects, so it need not wait for fsync
+        with db.statements(durable=durable).connection() as conn:
             return conn.execute(SQL[name], params).fetchone()
 
     def mirror(self, job: Job) -> None:
@@ -172,7 +170,7 @@ class JobStore:
     ) -> tuple[Job, bool]:
         """Record an accepted command. Returns (job, created); created is False for a replay."""
         params = row_params(job_id=job_id, type=type, queue=queue, command=command, options=options)
-        with db.pool().connection() as conn:
+        with db.statements().connection() as conn:
             row = conn.execute(SQL["insert"], params).fetchone()
             if row is not None:
                 return to_job(row), True
@@ -182,14 +180,14 @@ class JobStore:
 
     def mark_enqueued(self, job_ids: list[str]) -> None:
         if job_ids:
-            with db.pool().connection() as conn:
+            with db.statements(durable=False).connection() as conn:
                 conn.execute(SQL["mark_enqueued"], {"ids": job_ids})
 
     def list(
         self, *, status: str | None = None, type: str | None = None, limit: int = 50, cursor: str | None = None
     ) -> tuple[list[Job], str | None]:
         query, params = list_query(status=status, type=type, limit=limit, cursor=cursor)
-        with db.pool().connection() as conn:
+        with db.statements().connection() as conn:
             return page(conn.execute(query, params).fetchall(), limit)
 
 

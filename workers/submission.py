@@ -76,11 +76,17 @@ def enqueue_many(broker: dramatiq.Broker, messages: list[dramatiq.Message], chun
     for start in range(0, len(messages), chunk):
         with broker.client.pipeline(transaction=False) as pipe:  # type: ignore[attr-defined]
             for message in messages[start : start + chunk]:
-                redis_id = str(uuid.uuid4())
-                body = message.copy(options={"redis_message_id": redis_id}).encode()
-                pipe.hset(f"{namespace}:{message.queue_name}.msgs", redis_id, body)
-                pipe.rpush(f"{namespace}:{message.queue_name}", redis_id)
+                add_to_redis_queue(pipe, namespace, message)
             pipe.execute()
+
+
+def add_to_redis_queue(pipe: Any, namespace: str, message: dramatiq.Message) -> None:
+    """Queue ``message`` in a redis-py pipeline (sync or asyncio) the way Dramatiq's Redis
+    broker does: the body in ``<ns>:<queue>.msgs`` under a fresh id, the id pushed on ``<ns>:<queue>``."""
+    redis_id = str(uuid.uuid4())
+    body = message.copy(options={"redis_message_id": redis_id}).encode()
+    pipe.hset(f"{namespace}:{message.queue_name}.msgs", redis_id, body)
+    pipe.rpush(f"{namespace}:{message.queue_name}", redis_id)
 
 
 def submit(store: Any, broker: dramatiq.Broker, command: CommandBase, *, idempotency_key: str | None = None) -> Job:
