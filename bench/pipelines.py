@@ -325,8 +325,9 @@ pipelines worker process, 4 threads; embedded PostgreSQL with its default settin
 
 The incremental run's time includes the HTTP request, the broker, the job bookkeeping, the watermark
 lock and its advance (`max()` of the indexed watermark column) in the same transaction; the psql
-baseline is the bare statement. The ingest time includes the staging table, the upsert from it
-(`INSERT ... SELECT ... ON CONFLICT`) and the job; the baseline is a plain COPY into the table.
+baseline is the bare statement. The ingest time includes the staging table, the load from it (`ANALYZE`
+of the staging table, then one `MERGE` into the table under the table's load lock, writing only new or
+changed rows) and the job; the baseline is a plain COPY into the table.
 """
     RESULTS.write_text(text)
     say(f"wrote {RESULTS}")

@@ -12,7 +12,7 @@ from psycopg import sql
 from psycopg_pool import AsyncConnectionPool
 
 from contracts import Job
-from workers.jobstore import SQL, decode, encode, list_query, mirror_key, page, row_params, to_job
+from workers.jobstore import FINAL, MIRRORED, SQL, decode, encode, list_query, mirror_key, page, row_params, to_job
 from workers.submission import Submission
 
 log = logging.getLogger(__name__)
@@ -45,8 +45,8 @@ class AsyncJobs:
     async def get(self, job_id: str) -> Job | None:
         try:
             raw = await self.redis.get(mirror_key(job_id))
-            if raw is not None:
-                return decode(raw)
+            if raw is not None and (mirrored := decode(raw)).status in FINAL:
+                return mirrored
         except aioredis.RedisError:
             pass  # the mirror is an optimisation; Postgres answers
         row = await self._row(SQL["get"], {"id": job_id})
@@ -58,12 +58,22 @@ class AsyncJobs:
         except aioredis.RedisError as err:
             log.warning("status mirror unavailable for job %s: %s", job.id, err.__class__.__name__)
 
+    async def forget(self, job_id: str) -> None:
+        """A retried job moves again: drop its mirrored (dead) state."""
+        try:
+            await self.redis.delete(mirror_key(job_id))
+        except aioredis.RedisError as err:
+            log.warning("status mirror unavailable for job %s: %s", job_id, err.__class__.__name__)
+
     async def transition(self, name: str, job_id: str) -> Job | None:
         row = await self._row(SQL[name], {"id": job_id})
         if row is None:
             return None
         job = to_job(row)
-        await self.mirror(job)
+        if job.status in MIRRORED:
+            await self.mirror(job)
+        else:
+            await self.forget(job.id)
         return job
 
     async def options(self, job_id: str) -> dict[str, Any]:

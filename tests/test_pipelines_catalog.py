@@ -281,3 +281,40 @@ def test_percent_signs_in_node_sql_are_kept_for_psycopg(tmp_path: Path) -> None:
     [statement] = plan.sql_statements(compiled.nodes["p"]["n"], "incremental", True)
     text = statement.postgres()
     assert "'%%x%%'" in text and "%% 2" in text and "%(swyd_watermark)s" in text
+
+
+def test_the_bulk_merge_from_staging_writes_only_new_or_changed_rows_and_dedupes_on_request() -> None:
+    """The MERGE that loads a staged batch, rendered for DuckDB and run there."""
+    table = load(ROOT / "catalog").tables["retail.articles"]
+    db = duckdb.connect()
+    db.execute(sqlbuild.create_schema(table.schema).duckdb())
+    db.execute(sqlbuild.create_table(table).duckdb())
+    db.execute("CREATE SCHEMA pipelines_staging")
+    source = sqlbuild.table_ref("pipelines_staging", "b_1")
+    names = ["article_code", "name", "category"]
+
+    def stage(*rows: tuple[str, str, str]) -> None:
+        db.execute("DROP TABLE IF EXISTS pipelines_staging.b_1")
+        db.execute("CREATE TABLE pipelines_staging.b_1 (_row BIGINT, article_code TEXT, name TEXT, category TEXT)")
+        db.executemany("INSERT INTO pipelines_staging.b_1 VALUES (?, ?, ?, ?)", [(i, *r) for i, r in enumerate(rows)])
+
+    def merge(**options: Any) -> int:
+        statement = sqlbuild.merge_from_staging(table, source, columns=names, **{"dedupe": False, **options})
+        row = db.execute(statement.duckdb()).fetchone()
+        return row[0] if row else 0
+
+    def articles() -> list[tuple[Any, ...]]:
+        return db.execute("SELECT article_code, name, category FROM retail.articles ORDER BY 1").fetchall()
+
+    stage(("A", "Apples", "fruit"), ("B", "Bread", "bakery"))
+    assert merge() == 2
+    assert merge() == 0  # identical rows are neither rewritten nor counted
+    assert db.execute("SELECT count(*) FROM retail.articles WHERE updated_at IS NULL").fetchone() == (0,)  # default
+    stage(("A", "Apples", "fruit"), ("B", "Brot", "bakery"), ("C", "Cheese", "dairy"))
+    assert merge(update=False) == 1  # initial data: only the new key
+    assert articles() == [("A", "Apples", "fruit"), ("B", "Bread", "bakery"), ("C", "Cheese", "dairy")]
+    assert merge() == 1
+    stage(("D", "Dates", "fruit"), ("D", "Dates", "dried fruit"), ("A", "Apples", "fruit"))
+    assert merge(dedupe=True) == 1  # the last row of a repeated key wins
+    assert articles()[-1] == ("D", "Dates", "dried fruit")
+    assert sqlbuild.analyze(source).postgres() == 'ANALYZE "pipelines_staging"."b_1"'

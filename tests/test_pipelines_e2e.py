@@ -81,10 +81,12 @@ def snapshot(db: str, table: str) -> list[dict[str, Any]]:
 
 
 @pytest.fixture(scope="module")
-def tables(api: httpx.Client, env: dict[str, str]) -> str:
+def tables(api: httpx.Client, env: dict[str, str]) -> Iterator[str]:
     db = env["DATABASE_URL"]
     run_job(api, db, {"type": "pipelines.setup", "initial_data": True})
-    return db
+    yield db
+    # setup registered the catalog's schedules: they must not fire later in the session
+    query(db, "DELETE FROM schedules WHERE name IN ('pipelines.run.daily_sales', 'pipelines.retention')")
 
 
 # ---- setup -------------------------------------------------------------------------
@@ -99,6 +101,39 @@ def test_setup_creates_the_catalog_and_twice_is_a_no_op(api: httpx.Client, table
     assert snapshot(db, "retail.articles") == articles  # initial data never overwrites rows already there
     refused = api.post("/v1/commands", json={"type": "pipelines.setup", "drop_before_create": True})
     assert refused.status_code == 422 and "confirm_drop" in refused.json()["detail"]["message"]
+
+
+def test_setup_registers_the_catalogs_schedules_and_twice_keeps_them(
+    api: httpx.Client, tables: str, client: httpx.Client
+) -> None:
+    db = tables
+    names = ("pipelines.run.daily_sales", "pipelines.retention")
+    rows = {r["name"]: r for r in query(db, "SELECT * FROM schedules WHERE name = ANY(%s)", (list(names),))}
+    assert set(rows) == set(names)
+    daily = rows["pipelines.run.daily_sales"]
+    assert (daily["cron"], daily["timezone"], daily["enabled"]) == ("15 2 * * *", "UTC", True)
+    assert daily["command"]["type"] == "pipelines.run" and daily["command"]["pipeline_id"] == "daily_sales"
+    assert daily["next_fire_at"] is not None
+    assert rows["pipelines.retention"]["command"]["type"] == "pipelines.retention"
+    assert rows["pipelines.retention"]["cron"] == "0 3 * * *"
+
+    # paused over the API: a second setup reports the schedules unchanged and keeps them as they are
+    assert client.patch("/v1/schedules/pipelines.run.daily_sales", json={"enabled": False}).status_code == 200
+    try:
+        second = run_job(api, db, {"type": "pipelines.setup", "tables": ["retail.articles"]})["result"]
+        assert {s["name"]: s["status"] for s in second["schedules"]} == dict.fromkeys(names, "unchanged")
+        again = query(db, "SELECT * FROM schedules WHERE name = ANY(%s)", (list(names),))
+        assert {r["name"]: r["enabled"] for r in again} == {names[0]: False, names[1]: True}
+        retention = next(r for r in again if r["name"] == names[1])
+        assert retention["next_fire_at"] == rows[names[1]]["next_fire_at"]
+        assert retention["updated_at"] == rows[names[1]]["updated_at"]
+        # a changed cron (edited here in the store, as if the catalog had changed) is put back by setup
+        query(db, "UPDATE schedules SET cron = '0 4 * * *' WHERE name = %s", (names[1],))
+        third = run_job(api, db, {"type": "pipelines.setup", "tables": ["retail.articles"]})["result"]
+        assert {s["name"]: s["status"] for s in third["schedules"]}[names[1]] == "updated"
+        assert query(db, "SELECT cron FROM schedules WHERE name = %s", (names[1],))[0]["cron"] == "0 3 * * *"
+    finally:
+        client.patch("/v1/schedules/pipelines.run.daily_sales", json={"enabled": True})
 
 
 def test_setup_of_an_unknown_table_is_refused_at_once(api: httpx.Client, tables: str) -> None:

@@ -27,6 +27,14 @@ from workers.redis_client import sync_client
 log = logging.getLogger(__name__)
 SQL = load("jobs")
 MIRROR_PREFIX = "switchyard:job:"
+#: Redis holds a job once it can no longer change by itself: polls of finished jobs are
+#: answered from there, a job still moving is read from Postgres. Mirroring only these
+#: spares each job's start and progress a Redis write, and a mirror write lost in a crash
+#: can never leave a stale "running" behind.
+MIRRORED = frozenset({JobStatus.SUCCEEDED, JobStatus.CANCELLED, JobStatus.DEAD})
+#: what the API may answer from the mirror alone (a dead job can be retried from the API,
+#: which rewrites the row first: read it from Postgres)
+FINAL = frozenset({JobStatus.SUCCEEDED, JobStatus.CANCELLED})
 
 _encoder = msgspec.json.Encoder()
 set_json_dumps(_encoder.encode)
@@ -37,7 +45,9 @@ def command_hash(command: dict[str, Any]) -> str:
     return hashlib.sha256(msgspec.json.encode(command, order="sorted")).hexdigest()
 
 
-def row_params(*, job_id: str, type: str, queue: str, command: Any, options: dict[str, Any]) -> dict[str, Any]:
+def row_params(
+    *, job_id: str, type: str, queue: str, command: Any, options: dict[str, Any], hashed: bool = True
+) -> dict[str, Any]:
     """Bound parameters of a new job row (the ``insert`` and ``start`` queries)."""
     return {
         "id": job_id,
@@ -46,7 +56,8 @@ def row_params(*, job_id: str, type: str, queue: str, command: Any, options: dic
         "command": Jsonb(command),
         "options": Jsonb(options),
         "idempotency_key": options.get("idempotency_key"),
-        "command_hash": command_hash(command) if isinstance(command, dict) else None,
+        # the hash detects a reused idempotency key: only an accepted command needs it
+        "command_hash": command_hash(command) if hashed and isinstance(command, dict) else None,
     }
 
 
@@ -137,12 +148,15 @@ class JobStore:
         if row is None:
             return None
         job = to_job(row)
-        self.mirror(job)
+        if job.status in MIRRORED:
+            self.mirror(job)
         return job
 
-    def start(self, *, job_id: str, type: str, queue: str, command: Any, options: dict[str, Any]) -> Job | None:
-        params = row_params(job_id=job_id, type=type, queue=queue, command=command, options=options)
-        return self._transition("start", params, durable=False)
+    def start(self, *, job_id: str, type: str, queue: str, command: Any, options: dict[str, Any]) -> int | None:
+        """Record a delivery as running: the attempt number, or None when the job is already over."""
+        params = row_params(job_id=job_id, type=type, queue=queue, command=command, options=options, hashed=False)
+        row = self._one("start", params, durable=False)
+        return None if row is None else row["attempts"]
 
     def finish(
         self, job_id: str, status: JobStatus, *, result: Any = None, error: JobError | None = None

@@ -30,7 +30,7 @@ class JobLifecycle(Middleware):
     def before_process_message(self, broker: dramatiq.Broker, message: dramatiq.Message) -> None:
         command: Any = message.args[0] if len(message.args) == 1 else {"args": list(message.args)}
         try:
-            job = self.store.start(
+            attempts = self.store.start(
                 job_id=message.message_id,
                 type=message.actor_name,
                 queue=message.queue_name.removesuffix(".DQ"),
@@ -41,17 +41,17 @@ class JobLifecycle(Middleware):
             if unavailable(err):
                 raise StoreUnavailable(f"job store unavailable: {err.__class__.__name__}") from None
             raise
-        if job is None:
+        if attempts is None:
             # finished, dead or cancelled already: a redelivery or a cancelled job
             log.info("skipping message %s: its job is already over", message.message_id)
             raise SkipMessage()
         # only a first delivery can be a stale tick: a retry or a continuation (a polling
         # SageMaker job) of a scheduled command must finish what it started
-        stale = _staleness(message.options.get("scheduled_at")) if job.attempts == 1 else None
+        stale = _staleness(message.options.get("scheduled_at")) if attempts == 1 else None
         if stale is not None:
-            self.store.finish(job.id, JobStatus.CANCELLED, error=JobError(type="StaleTick", message=stale))
+            self.store.finish(message.message_id, JobStatus.CANCELLED, error=JobError(type="StaleTick", message=stale))
             raise SkipMessage()
-        started(job.id, job.attempts)
+        started(message.message_id, attempts)
 
     def after_process_message(
         self,

@@ -24,7 +24,7 @@ ON CONFLICT (id) DO UPDATE
    SET status = 'running', attempts = jobs.attempts + 1, updated_at = now(),
        enqueued_at = coalesce(jobs.enqueued_at, now()), started_at = coalesce(jobs.started_at, now())
  WHERE jobs.status IN ('queued', 'running', 'failed')
-RETURNING *;
+RETURNING attempts;
 
 -- name: finish
 -- The only transition out of running. A second delivery that finishes after the first

@@ -34,12 +34,16 @@ def execute(conn: psycopg.Connection[Any], statement: Statement, params: dict[st
 
 
 def begin(conn: psycopg.Connection[Any], table: Table) -> str | None:
-    """Start a load of ``table`` in ``conn``'s transaction; returns its current watermark."""
+    """Start a load of ``table`` in ``conn``'s transaction; returns its current watermark.
+
+    Every table's load takes its row of ``pipeline_watermarks`` (a table without a watermark
+    column has one too, its watermark always null): loads of one table never interleave,
+    which the bulk ``MERGE`` of ``merge_staged`` relies on."""
     conn.execute("SET LOCAL TIME ZONE 'UTC'")
-    if table.watermark is None:
-        return None
     row = conn.execute(SQL["watermark_lock"], {"table": table.qualified}).fetchone()
     assert row is not None
+    if table.watermark is None:
+        return None
     return row["watermark"] if isinstance(row, dict) else row[0]
 
 
@@ -79,18 +83,25 @@ def stage_rows(
 def merge_staged(
     conn: psycopg.Connection[Any], table: Table, batch: str, columns: list[str] | None = None, *, update: bool = True
 ) -> int:
-    """Upsert a staged batch into ``table`` and drop the staging table; returns the rows written.
-    Without ``update`` rows whose key exists are left alone (initial data).
+    """Upsert a staged batch into ``table`` and drop the staging table; returns the rows written
+    (new or changed: an identical row is neither rewritten nor counted). Without ``update`` rows
+    whose key exists are left alone (initial data). The caller holds the table's load lock
+    (``begin``): the MERGE is not safe against a concurrent load of the same keys.
 
-    A batch that repeats a primary key makes Postgres refuse the plain upsert (a row
-    cannot be updated twice by one statement): then the last row of each key wins.
+    The staging table is analyzed first so the planner sizes the join (a hash join for a
+    large batch, index probes for a small one). A batch that repeats a primary key makes
+    the plain MERGE fail (a row matched twice, or a key inserted twice): then the last row
+    of each key wins.
     """
     source = sqlbuild.table_ref(staging.SCHEMA, staging.table_name(batch))
+    execute(conn, sqlbuild.analyze(source))
     try:
         with conn.transaction():  # a savepoint: the fallback starts from a clean state
-            rows = execute(conn, sqlbuild.from_staging(table, source, dedupe=False, columns=columns, update=update))
-    except psycopg.errors.CardinalityViolation:
-        rows = execute(conn, sqlbuild.from_staging(table, source, dedupe=True, columns=columns, update=update))
+            rows = execute(
+                conn, sqlbuild.merge_from_staging(table, source, dedupe=False, columns=columns, update=update)
+            )
+    except (psycopg.errors.CardinalityViolation, psycopg.errors.UniqueViolation):
+        rows = execute(conn, sqlbuild.merge_from_staging(table, source, dedupe=True, columns=columns, update=update))
     conn.execute(staging.drop(batch))
     return rows
 

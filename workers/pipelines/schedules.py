@@ -18,6 +18,7 @@ import msgspec
 from contracts import pipelines as commands
 from contracts.schedules import ScheduleSet, ScheduleSpec
 from workers import db
+from workers import schedules as store
 from workers.pipelines import loading
 from workers.pipelines.catalog import Catalog
 
@@ -46,6 +47,32 @@ def schedule_commands(catalog: Catalog) -> list[ScheduleSet]:
         )
         found.append(ScheduleSet(schedule=spec))
     return found
+
+
+def register(catalog: Catalog) -> list[dict[str, Any]]:
+    """Upsert the catalog's schedules (``schedule_commands``) into the schedule store, in one
+    transaction, so they are live without a ``schedule.set``. Idempotent: a schedule whose
+    cron, time zone and command already match is left as it is (its next slot, and an
+    ``enabled``, ``misfire`` or ``alert`` changed over the API, are kept); a changed one
+    takes the catalog's cron, time zone and command and keeps those other settings."""
+    report = []
+    with db.pool().connection() as conn, conn.transaction():
+        for command in schedule_commands(catalog):
+            spec = command.schedule
+            wanted = {"cron": spec.cron, "timezone": spec.timezone, "command": msgspec.to_builtins(spec.command)}
+            row = conn.execute(store.SQL["get_for_update"], {"name": spec.name}).fetchone()
+            if row is None:
+                status = "created"
+                store.upsert(conn, spec)
+            else:
+                current = msgspec.to_builtins(store.to_spec(row))
+                if all(current.get(k) == v for k, v in wanted.items()):
+                    status = "unchanged"
+                else:
+                    status = "updated"
+                    store.upsert(conn, msgspec.convert({**current, **wanted}, ScheduleSpec))
+            report.append({"name": spec.name, "cron": spec.cron, "timezone": spec.timezone, "status": status})
+    return report
 
 
 def ready(catalog: Catalog, pipeline_id: str) -> bool:

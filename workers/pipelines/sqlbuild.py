@@ -243,6 +243,68 @@ def from_staging(
     return upsert(table, names, source, select=select, update=update)
 
 
+def merge_from_staging(
+    table: Table, staging: exp.Table, *, dedupe: bool, columns: list[str] | None = None, update: bool = True
+) -> Statement:
+    """The bulk form of ``from_staging``: ``MERGE INTO target USING (staged rows) ON primary key``.
+
+    Same result and row count as the upsert (only new or changed rows are written and
+    counted; without ``update`` existing keys are left alone), but Postgres joins the
+    batch to the table once (a hash join for a large batch, index probes for a small one)
+    instead of a speculative insertion per row. MERGE is not safe against a concurrent
+    insert of the same key: the caller holds the table's load lock (``loading.begin``).
+    A batch that repeats a key fails (cardinality or unique violation) without ``dedupe``.
+    """
+    names = columns or list(table.columns)
+    select: list[exp.Expression] = []
+    for name in names:
+        column = table.columns[name]
+        default = _default(column)
+        value: exp.Expression = col(column.name)
+        if default is not None:
+            value = exp.Coalesce(this=value, expressions=[default])
+        select.append(exp.alias_(value, column.name, quoted=True))
+    source = exp.select(*select).from_(staging)
+    if dedupe:
+        keys = [col(c) for c in table.primary_key]
+        source = source.distinct(*keys).order_by(*keys, exp.Ordered(this=col("_row"), desc=True))
+    on = exp.and_(*(exp.EQ(this=col(c, TGT), expression=col(c, SRC)) for c in table.primary_key))
+    whens: list[exp.Expression] = []
+    updated = [c for c in names if c not in table.primary_key] if update else []
+    if updated:
+        changed = exp.or_(*(exp.NullSafeNEQ(this=col(c, TGT), expression=col(c, SRC)) for c in updated))
+        whens.append(
+            exp.When(
+                matched=True,
+                source=False,
+                condition=exp.Paren(this=changed),
+                then=exp.Update(expressions=[exp.EQ(this=col(c), expression=col(c, SRC)) for c in updated]),
+            )
+        )
+    whens.append(
+        exp.When(
+            matched=False,
+            source=False,
+            then=exp.Insert(
+                this=exp.Tuple(expressions=[col(c) for c in names]),
+                expression=exp.Tuple(expressions=[col(c, SRC) for c in names]),
+            ),
+        )
+    )
+    merge = exp.Merge(
+        this=target_ref(table, alias=TGT),
+        using=exp.Subquery(this=source, alias=exp.TableAlias(this=ident(SRC))),
+        on=on,
+        whens=exp.Whens(expressions=whens),
+    )
+    return Statement(merge)
+
+
+def analyze(relation: exp.Table) -> Statement:
+    """Fresh statistics for a just-filled staging table, so the planner sizes the MERGE's join."""
+    return Statement(exp.Analyze(tables=[relation]))
+
+
 # ---- retention ---------------------------------------------------------------------
 
 

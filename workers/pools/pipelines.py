@@ -50,9 +50,11 @@ def permanent(call: Callable[[], T]) -> T:
 def setup_tables(command: pipelines.Setup, job: JobContext) -> dict[str, Any]:
     cat = compiled().catalog
     chosen = permanent(lambda: tables.select(cat, command.tables))
-    return permanent(
+    result = permanent(
         lambda: tables.setup(cat, chosen, initial_data=command.initial_data, drop=command.drop_before_create)
     )
+    # the catalog's cron schedules go live with its tables (idempotent: unchanged ones are kept as they are)
+    return {**result, "schedules": permanent(lambda: schedules.register(cat))}
 
 
 @handles(pipelines.Run)
