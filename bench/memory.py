@@ -2,11 +2,13 @@
 
 The processes are started as the Procfile starts them (its default pool shape:
 1 worker process x 4 threads), one ``system.noop`` goes through the HTTP API to
-``succeeded``, and the RSS is read after a short idle pause.
+``succeeded``, and the RSS is read after a short idle pause. The other pools are
+started too and read idle (their commands need remote services or data).
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +21,8 @@ from bench.web import our_web, post_command
 
 IDLE_S = 3.0
 POOL_SHAPE = ("--processes", "1", "--threads", "4")
+#: pools read idle, with the issue's target where it names one
+OTHER_POOLS = (("gooddata", 150), ("metrics", 150), ("pipelines", None), ("forecast", None))
 
 
 @dataclass
@@ -45,12 +49,20 @@ def reading(process: str, pid: int, target_mb: float | None, idle_cpu_s: float) 
 def idle_memory(root: Path) -> list[Rss]:
     with fresh(root, "d-memory") as services, our_web(services, "d-web") as (web, base):
         pool = python("-m", "dramatiq", "workers.pools.system", "--queues", "system", *POOL_SHAPE)
+        others = [
+            (name, target, python("-m", "dramatiq", f"workers.pools.{name}", "--queues", name, *POOL_SHAPE))
+            for name, target in OTHER_POOLS
+        ]
         with (
             running("d-system-worker", pool, services.env()) as worker,
             running("d-ticker", python("-m", "workers.ticker"), services.env()) as ticker,
+            contextlib.ExitStack() as stack,
         ):
+            pools = [(n, t, stack.enter_context(running(f"d-{n}-worker", cmd, services.env()))) for n, t, cmd in others]
             post_command(base)
             wait_for(lambda: succeeded(services.database_url) == 1, 30, "the command", watch=[web, worker, ticker])
+            wait_for(lambda: all(children(p.pid) for _, _, p in pools), 60, "the other pools to fork their workers")
+            time.sleep(5)  # their imports finish after the fork
             processes = [
                 ("web (uvicorn)", web.pid, 120),
                 ("system pool: dramatiq parent", worker.pid, 150),
@@ -58,6 +70,7 @@ def idle_memory(root: Path) -> list[Rss]:
                     (f"system pool: forked worker process {n}", pid, 150)
                     for n, pid in enumerate(children(worker.pid), 1)
                 ),
+                *((f"{name} pool: forked worker process", children(p.pid)[0], target) for name, target, p in pools),
                 ("ticker", ticker.pid, None),
             ]
             before = {pid: process_cpu_seconds(pid) for _, pid, _ in processes}

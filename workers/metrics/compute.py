@@ -1,17 +1,29 @@
 """The metrics themselves. Accuracy is a polars expression (a window can hold millions
-of predictions); the others are scikit-learn's, so values match it exactly."""
+of predictions); the others are scikit-learn's, so values match it exactly.
+
+scikit-learn is imported on first use: it weighs about 150 MB, and a worker that only
+computes accuracy (the common schedule) never needs it."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
+from types import ModuleType
 from typing import Any
 
 import numpy as np
 import polars as pl
-from sklearn import metrics as skm
 
 from workers.errors import PermanentError
 from workers.metrics.data import Predictions
+
+
+@functools.cache
+def sk() -> ModuleType:
+    from sklearn import metrics
+
+    return metrics
+
 
 NUMERIC_ONLY = frozenset({"mae", "rmse", "mape", "r2"})
 NEEDS_SCORES = frozenset({"roc_auc", "log_loss"})
@@ -48,24 +60,26 @@ def _roc_auc(p: Predictions) -> float:
     t = p.frame["y_true"].to_numpy()
     if len(set(t.tolist())) < 2:
         raise PermanentError("roc_auc needs both classes in y_true")
-    return float(skm.roc_auc_score(t, scores, multi_class="ovr") if scores.ndim == 2 else skm.roc_auc_score(t, scores))
+    if scores.ndim == 2:
+        return float(sk().roc_auc_score(t, scores, multi_class="ovr"))
+    return float(sk().roc_auc_score(t, scores))
 
 
 def _log_loss(p: Predictions) -> float:
     scores = _scores(p)
     labels = sorted(set(p.frame["y_true"].to_list()))
-    return float(skm.log_loss(p.frame["y_true"].to_numpy(), scores, labels=labels if scores.ndim == 2 else None))
+    return float(sk().log_loss(p.frame["y_true"].to_numpy(), scores, labels=labels if scores.ndim == 2 else None))
 
 
 def _confusion(p: Predictions) -> dict[str, Any]:
     labels = _labels(p)
-    matrix = skm.confusion_matrix(p.frame["y_true"].to_numpy(), p.frame["y_pred"].to_numpy(), labels=labels)
+    matrix = sk().confusion_matrix(p.frame["y_true"].to_numpy(), p.frame["y_pred"].to_numpy(), labels=labels)
     return {"labels": [str(v) for v in labels], "matrix": matrix.tolist()}
 
 
-def _numeric(fn: Callable[..., Any]) -> Callable[[Predictions], float]:
+def _numeric(name: str) -> Callable[[Predictions], float]:
     def metric(p: Predictions) -> float:
-        return float(fn(p.frame["y_true"].to_numpy(), p.frame["y_pred"].to_numpy()))
+        return float(getattr(sk(), name)(p.frame["y_true"].to_numpy(), p.frame["y_pred"].to_numpy()))
 
     return metric
 
@@ -73,18 +87,18 @@ def _numeric(fn: Callable[..., Any]) -> Callable[[Predictions], float]:
 METRICS: dict[str, Callable[[Predictions], Any]] = {
     "accuracy": _accuracy,
     "balanced_accuracy": lambda p: float(
-        skm.balanced_accuracy_score(p.frame["y_true"].to_numpy(), p.frame["y_pred"].to_numpy())
+        sk().balanced_accuracy_score(p.frame["y_true"].to_numpy(), p.frame["y_pred"].to_numpy())
     ),
-    "precision": lambda p: _per_class(skm.precision_score, p),
-    "recall": lambda p: _per_class(skm.recall_score, p),
-    "f1": lambda p: _per_class(skm.f1_score, p),
+    "precision": lambda p: _per_class(sk().precision_score, p),
+    "recall": lambda p: _per_class(sk().recall_score, p),
+    "f1": lambda p: _per_class(sk().f1_score, p),
     "confusion_matrix": _confusion,
     "roc_auc": _roc_auc,
     "log_loss": _log_loss,
-    "mae": _numeric(skm.mean_absolute_error),
-    "rmse": _numeric(skm.root_mean_squared_error),
-    "mape": _numeric(skm.mean_absolute_percentage_error),
-    "r2": _numeric(skm.r2_score),
+    "mae": _numeric("mean_absolute_error"),
+    "rmse": _numeric("root_mean_squared_error"),
+    "mape": _numeric("mean_absolute_percentage_error"),
+    "r2": _numeric("r2_score"),
 }
 
 
