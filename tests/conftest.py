@@ -111,3 +111,15 @@ def rabbitmq_url() -> str:
     except Exception as err:  # noqa: BLE001
         pytest.skip(f"RabbitMQ is not reachable at {url.split('@')[-1]} ({err.__class__.__name__})")
     return url
+
+
+@pytest.fixture(scope="module")
+def replay():  # type: ignore[no-untyped-def]
+    """A GoodData replay server over the recordings, one per test module (it replays in order)."""
+    from tests.gooddata_replay import ReplayServer
+    from tests.gooddata_support import need_recordings
+
+    need_recordings()
+    server = ReplayServer().start()
+    yield server
+    server.stop()

@@ -11,18 +11,10 @@ import pytest
 
 from devservers import free_port
 from tests.gooddata_replay import ReplayServer
-from tests.gooddata_support import TOKEN, gooddata_env, need_recordings
+from tests.gooddata_support import TOKEN, gooddata_env
 from tests.support import API_KEY, start_web, start_worker, wait_status
 
 SCENARIO = "export/test_export_csv_by_visualization_id.yaml"  # customers_trend: 12 months, 2 metrics
-
-
-@pytest.fixture(scope="module")
-def replay() -> Iterator[ReplayServer]:
-    need_recordings()
-    server = ReplayServer().start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture(scope="module")

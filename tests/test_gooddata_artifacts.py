@@ -12,7 +12,7 @@ import pytest
 
 from devservers import free_port
 from tests.gooddata_replay import ReplayServer, recording
-from tests.gooddata_support import gooddata_env, need_recordings, run, start_gooddata_worker, succeeded
+from tests.gooddata_support import gooddata_env, run, start_gooddata_worker, succeeded
 from tests.support import API_KEY, start_web
 from workers.artifacts import LocalStore, S3Store, open_store, safe_file_name
 
@@ -62,14 +62,6 @@ def _aws_kwargs() -> dict[str, str]:
         "aws_secret_access_key": AWS["AWS_SECRET_ACCESS_KEY"],
         "region_name": AWS["AWS_DEFAULT_REGION"],
     }
-
-
-@pytest.fixture(scope="module")
-def replay() -> Iterator[ReplayServer]:
-    need_recordings()
-    server = ReplayServer().start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,6 @@ from tests.gooddata_support import (
     TOKEN,
     body,
     gooddata_env,
-    need_recordings,
     run,
     start_gooddata_worker,
     succeeded,
@@ -29,14 +28,6 @@ from tests.support import Proc
 
 WS = "/api/v1/entities/workspaces"
 LAYOUT = "/api/v1/layout/workspaces"
-
-
-@pytest.fixture(scope="module")
-def replay() -> Iterator[ReplayServer]:
-    need_recordings()
-    server = ReplayServer().start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture(scope="module")

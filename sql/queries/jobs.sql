@@ -58,9 +58,11 @@ SELECT * FROM jobs WHERE id = %(id)s;
 -- name: unenqueued
 -- Accepted jobs the broker never got (it was down, or the ingress died between the
 -- commit and the enqueue). Locked so two sweepers never enqueue the same rows.
+-- updated_at, not created_at: a dead job retried by hand is queued again now, and its
+-- message is on its way; the sweeper must give it the same grace as a new job.
 SELECT * FROM jobs
  WHERE status = 'queued' AND enqueued_at IS NULL
-   AND created_at < now() - make_interval(secs => %(grace_s)s)
+   AND updated_at < now() - make_interval(secs => %(grace_s)s)
  ORDER BY created_at
  LIMIT %(limit)s
    FOR UPDATE SKIP LOCKED;
