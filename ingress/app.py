@@ -33,6 +33,7 @@ from ingress.routes import (
     schedules,
 )
 from ingress.state import State
+from ingress.ui import ROUTES as UI_ROUTES
 from workers import broker as broker_setup
 from workers import db, settings
 from workers.redis_client import async_client
@@ -96,6 +97,7 @@ def create_app(config: settings.Settings | None = None) -> Starlette:
             *health.ROUTES,
             *metrics.ROUTES,
             *openapi.ROUTES,
+            *UI_ROUTES,
         ],
         middleware=[
             Middleware(metrics.RequestMetrics, registry=registry),

@@ -11,6 +11,7 @@ import hmac
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ingress.errors import error_response
+from ingress.ui.paths import is_ui_path
 
 PUBLIC_PATHS = frozenset({"/healthz", "/readyz"})
 
@@ -44,7 +45,8 @@ class ApiKeyMiddleware:
         return found
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in PUBLIC_PATHS:
+        # the dashboard (/ui) checks its own session cookie instead (ingress/ui/web.py)
+        if scope["type"] != "http" or scope["path"] in PUBLIC_PATHS or is_ui_path(scope["path"]):
             await self.app(scope, receive, send)
             return
         key = presented_key(scope["headers"])

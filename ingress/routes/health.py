@@ -33,8 +33,8 @@ async def _broker(state: State) -> None:
     await anyio.to_thread.run_sync(queues.ping, state.broker, limiter=state.dispatcher.limiter)
 
 
-async def readyz(request: Request) -> Response:
-    state: State = request.app.state.switchyard
+async def checks(state: State) -> dict[str, str]:
+    """Each dependency -> "ok" or "down (<error class>)"; also shown on the dashboard."""
     names = ("postgres", "redis", "broker")
 
     async def check(probe) -> str:  # type: ignore[no-untyped-def]
@@ -45,10 +45,15 @@ async def readyz(request: Request) -> Response:
             return f"down ({err.__class__.__name__})"
 
     results = await asyncio.gather(*(check(p) for p in (_postgres, _redis, _broker)))
-    checks = dict(zip(names, results, strict=True))
-    if all(v == "ok" for v in checks.values()):
-        return json_response({"status": "ready", "checks": checks})
-    return json_response({"error": "unavailable", "detail": {"checks": checks}}, 503, {"Retry-After": "1"})
+    return dict(zip(names, results, strict=True))
+
+
+async def readyz(request: Request) -> Response:
+    state: State = request.app.state.switchyard
+    checks_ = await checks(state)
+    if all(v == "ok" for v in checks_.values()):
+        return json_response({"status": "ready", "checks": checks_})
+    return json_response({"error": "unavailable", "detail": {"checks": checks_}}, 503, {"Retry-After": "1"})
 
 
 ROUTES = [Route("/healthz", healthz, methods=["GET"]), Route("/readyz", readyz, methods=["GET"])]

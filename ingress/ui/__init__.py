@@ -1,0 +1,42 @@
+"""The operator dashboard under ``/ui``: server-rendered pages, a session cookie, no build step.
+
+The API-key middleware leaves ``/ui`` to these routes: each page checks the dashboard session itself
+(``ingress.ui.web.page``), the login page and the static files excepted.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from starlette.responses import RedirectResponse
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from ingress.ui import jobs, login, overview, schedules, submit
+from ingress.ui.paths import PREFIX, is_ui_path
+
+__all__ = ["PREFIX", "ROUTES", "is_ui_path"]
+
+
+async def _to_overview(request):  # type: ignore[no-untyped-def]
+    return RedirectResponse("/ui", 308)
+
+
+ROUTES = [
+    Route("/ui", overview.overview, methods=["GET"]),
+    Route("/ui/", _to_overview, methods=["GET"]),
+    Route("/ui/login", login.login_form, methods=["GET"]),
+    Route("/ui/login", login.login, methods=["POST"]),
+    Route("/ui/logout", login.logout, methods=["POST"]),
+    Route("/ui/jobs", jobs.job_list, methods=["GET"]),
+    Route("/ui/jobs/{job_id}", jobs.job_detail, methods=["GET"]),
+    Route("/ui/jobs/{job_id}/cancel", jobs.cancel, methods=["POST"]),
+    Route("/ui/jobs/{job_id}/retry", jobs.retry, methods=["POST"]),
+    Route("/ui/jobs/{job_id}/artifact", jobs.artifact, methods=["GET"]),
+    Route("/ui/submit", submit.submit_form, methods=["GET"]),
+    Route("/ui/submit", submit.submit, methods=["POST"]),
+    Route("/ui/schedules", schedules.schedule_list, methods=["GET"]),
+    Route("/ui/schedules/{name}/enable", schedules.enable, methods=["POST"]),
+    Route("/ui/schedules/{name}/disable", schedules.disable, methods=["POST"]),
+    Mount("/ui/static", StaticFiles(directory=Path(__file__).parent / "static"), name="ui-static"),
+]

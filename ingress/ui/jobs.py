@@ -1,0 +1,92 @@
+"""Jobs: the filtered, paginated list; one job with its progress; cancel, retry, artifact download."""
+
+from __future__ import annotations
+
+import msgspec
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from contracts import BY_TYPE, JobStatus
+from contracts.job import TERMINAL
+from ingress.errors import ApiError
+from ingress.routes import artifacts
+from ingress.routes import jobs as jobs_api
+from ingress.ui.web import SECURITY_HEADERS, error_page, page, render, state_of
+from workers.jobstore import BadCursor
+
+PAGE_SIZE = 50
+STATUSES = [s.value for s in JobStatus]
+
+
+@page
+async def job_list(request: Request) -> Response:
+    q = request.query_params
+    status, type_, cursor = q.get("status") or None, q.get("type") or None, q.get("cursor") or None
+    context = {"statuses": STATUSES, "types": sorted(BY_TYPE), "chosen_status": status, "chosen_type": type_}
+    problem = None
+    if status is not None and status not in STATUSES:
+        problem = f"status: one of {', '.join(STATUSES)}"
+    elif type_ is not None and type_ not in BY_TYPE:
+        problem = "type: not a command type"
+    if problem:
+        return render(request, "jobs.html", 422, jobs=[], next_cursor=None, error=problem, **context)
+    try:
+        jobs, next_cursor = await state_of(request).jobs.list(status=status, type=type_, limit=PAGE_SIZE, cursor=cursor)
+    except BadCursor as err:
+        return render(request, "jobs.html", 422, jobs=[], next_cursor=None, error=f"cursor: {err}", **context)
+    return render(request, "jobs.html", jobs=jobs, next_cursor=next_cursor, error=None, first=cursor is None, **context)
+
+
+async def _job_page(request: Request, status: int = 200, notice: str | None = None) -> Response:
+    state = state_of(request)
+    job_id = request.path_params["job_id"]
+    job = await state.jobs.get(job_id) if len(job_id) <= 64 else None
+    if job is None:
+        return error_page(request, 404, "Not found", "There is no such job.")
+    artifact = await artifacts.artifact_of(state, job.id)
+    return render(
+        request,
+        "job.html",
+        status,
+        job=job,
+        command=msgspec.json.format(msgspec.json.encode(job.command), indent=2).decode(),
+        result=None if job.result is None else msgspec.json.format(msgspec.json.encode(job.result), indent=2).decode(),
+        artifact=artifact,
+        notice=notice,
+        refresh=None if job.status in TERMINAL else 1000,
+    )
+
+
+@page
+async def job_detail(request: Request) -> Response:
+    return await _job_page(request)
+
+
+async def _act(request: Request, action: str) -> Response:
+    try:
+        await (jobs_api.cancel_job if action == "cancel" else jobs_api.retry_job)(request)
+    except ApiError as err:
+        message = err.detail.get("message") if isinstance(err.detail, dict) else str(err.detail)
+        if err.status == 404:
+            return error_page(request, 404, "Not found", "There is no such job.")
+        return await _job_page(request, err.status, message or err.error)
+    return RedirectResponse(f"/ui/jobs/{request.path_params['job_id']}", 303, SECURITY_HEADERS)
+
+
+@page
+async def cancel(request: Request) -> Response:
+    return await _act(request, "cancel")
+
+
+@page
+async def retry(request: Request) -> Response:
+    return await _act(request, "retry")
+
+
+@page
+async def artifact(request: Request) -> Response:
+    try:
+        return await artifacts.get_artifact(request)
+    except ApiError as err:
+        message = err.detail.get("message") if isinstance(err.detail, dict) else str(err.detail)
+        return error_page(request, err.status, "No artifact", message or err.error)

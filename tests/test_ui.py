@@ -1,0 +1,206 @@
+"""The operator dashboard over HTTP, against the running stack: login, pages, CSRF, actions, submit."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from tests.support import API_KEY, wait_for, wait_status
+
+CSRF = re.compile(r'name="csrf" value="([^"]+)"')
+
+
+def csrf_of(html: str) -> str:
+    found = CSRF.search(html)
+    assert found, "the page has no CSRF field"
+    return found.group(1)
+
+
+def browser(stack: dict[str, str]) -> httpx.Client:
+    # no API key header: the dashboard must work from its cookie alone
+    return httpx.Client(base_url=stack["url"], timeout=10)
+
+
+def sign_in(ui: httpx.Client, key: str = API_KEY, next_: str = "/ui") -> httpx.Response:
+    form = ui.get("/ui/login")
+    assert form.status_code == 200
+    return ui.post("/ui/login", data={"csrf": csrf_of(form.text), "api_key": key, "next": next_})
+
+
+@pytest.fixture()
+def ui(stack: dict[str, str]) -> Iterator[httpx.Client]:
+    with browser(stack) as c:
+        assert sign_in(c).status_code == 303
+        yield c
+
+
+def test_a_wrong_key_is_refused_with_no_session(stack: dict[str, str]) -> None:
+    with browser(stack) as c:
+        refused = sign_in(c, key="not-a-key")
+        assert refused.status_code == 403
+        assert "not valid" in refused.text
+        assert "sy_session" not in refused.headers.get("set-cookie", "")
+        assert c.get("/ui").status_code == 303
+        empty = sign_in(c, key="")
+        assert empty.status_code == 401
+
+
+def test_the_right_key_opens_a_session_that_is_not_the_key(stack: dict[str, str]) -> None:
+    with browser(stack) as c:
+        accepted = sign_in(c, next_="/ui/jobs")
+        assert accepted.status_code == 303 and accepted.headers["location"] == "/ui/jobs"
+        cookie = next(v for k, v in accepted.headers.multi_items() if k == "set-cookie" and "sy_session=" in v)
+        flags = cookie.lower()
+        assert "httponly" in flags and "samesite=strict" in flags and "path=/ui" in flags
+        assert "secure" not in flags  # plain http here; https requests get Secure
+        assert API_KEY not in cookie
+        assert c.get("/ui/jobs").status_code == 200
+
+
+def test_next_never_leaves_the_dashboard(stack: dict[str, str]) -> None:
+    for target in ("https://evil.example/", "//evil.example/ui", "/v1/jobs", "/ui/../v1/jobs"):
+        with browser(stack) as c:
+            assert sign_in(c, next_=target).headers["location"] == "/ui", target
+
+
+def test_a_page_without_a_session_redirects_to_login(stack: dict[str, str]) -> None:
+    with browser(stack) as c:
+        for path in ("/ui", "/ui/jobs?status=dead", "/ui/submit", "/ui/schedules", "/ui/jobs/x"):
+            response = c.get(path)
+            assert response.status_code == 303, path
+            assert response.headers["location"].startswith("/ui/login?next=%2Fui")
+        forged = c.post("/ui/submit", data={"type": "system.noop", "body": "{}", "csrf": "x"})
+        assert forged.status_code == 303
+        c.cookies.set("sy_session", "forged.token", path="/ui")
+        assert c.get("/ui").status_code == 303
+
+
+def test_the_api_still_needs_its_key_and_health_stays_public(stack: dict[str, str], ui: httpx.Client) -> None:
+    # a dashboard session opens no API route
+    assert ui.get("/v1/jobs").status_code == 401
+    assert ui.post("/v1/commands", json={"type": "system.noop"}).status_code == 401
+    assert ui.get("/healthz").status_code == 200
+    assert ui.get("/readyz").status_code == 200
+
+
+def test_pages_render(ui: httpx.Client) -> None:
+    overview = ui.get("/ui")
+    assert overview.status_code == 200
+    assert 'data-queue="system"' in overview.text and 'data-dependency="postgres"' in overview.text
+    assert "postgres: ok" in overview.text and "broker: ok" in overview.text
+    assert "default-src 'self'" in overview.headers["content-security-policy"]
+    for path in ("/ui/jobs", "/ui/jobs?status=succeeded&type=system.noop", "/ui/submit", "/ui/schedules"):
+        assert ui.get(path).status_code == 200, path
+    bad = ui.get("/ui/jobs?status=nonsense")
+    assert bad.status_code == 422 and "status: one of" in bad.text
+    assert ui.get("/ui/jobs?cursor=garbage").status_code == 422
+    assert ui.get("/ui/jobs/" + uuid.uuid4().hex).status_code == 404
+    assert ui.get("/ui/static/ui.js").status_code == 200
+
+
+def test_a_form_without_its_csrf_token_is_refused(ui: httpx.Client, client: httpx.Client) -> None:
+    job_id = client.post("/v1/commands", json={"type": "system.fail", "permanent": True}).json()["id"]
+    wait_for(lambda: client.get(f"/v1/jobs/{job_id}").json()["status"] == "dead", 30, 0.1, "dead")
+    for data in ({}, {"csrf": "wrong"}):
+        assert ui.post(f"/ui/jobs/{job_id}/retry", data=data).status_code == 403
+        assert ui.post("/ui/submit", data={**data, "type": "system.noop", "body": "{}"}).status_code == 403
+    assert client.get(f"/v1/jobs/{job_id}").json()["status"] == "dead"
+    # the login form has its own (double-submit) token
+    with httpx.Client(base_url=str(ui.base_url), timeout=10) as fresh:
+        assert fresh.post("/ui/login", data={"api_key": API_KEY}).status_code == 403
+
+
+def test_cancel_a_queued_job_from_its_page(ui: httpx.Client, client: httpx.Client, stack: dict[str, str]) -> None:
+    # the test stack runs no metrics worker: this job stays queued
+    command = {"type": "metrics.compute", "model_id": str(uuid.uuid4())}
+    job_id = client.post("/v1/commands", json=command).json()["id"]
+    page = ui.get(f"/ui/jobs/{job_id}")
+    assert page.status_code == 200 and 'id="cancel"' in page.text and "data-refresh" in page.text
+    done = ui.post(f"/ui/jobs/{job_id}/cancel", data={"csrf": csrf_of(page.text)})
+    assert done.status_code == 303 and done.headers["location"] == f"/ui/jobs/{job_id}"
+    assert wait_status(stack["DATABASE_URL"], job_id, {"cancelled"})["status"] == "cancelled"
+    again = ui.post(f"/ui/jobs/{job_id}/cancel", data={"csrf": csrf_of(page.text)})
+    assert again.status_code == 409 and "only a queued job can be cancelled" in again.text
+
+
+def test_retry_a_dead_job_from_its_page(ui: httpx.Client, client: httpx.Client, stack: dict[str, str]) -> None:
+    # MAX_RETRIES=2 in the test stack: attempts 1-3 fail, the job is dead; attempt 4 succeeds
+    job_id = client.post("/v1/commands", json={"type": "system.fail", "succeed_on_attempt": 4}).json()["id"]
+    wait_status(stack["DATABASE_URL"], job_id, {"dead"})
+    page = ui.get(f"/ui/jobs/{job_id}")
+    assert 'id="retry"' in page.text and "RequestedFailure" in page.text
+    assert ui.post(f"/ui/jobs/{job_id}/retry", data={"csrf": csrf_of(page.text)}).status_code == 303
+    done = wait_status(stack["DATABASE_URL"], job_id, {"succeeded"})
+    assert done["attempts"] == 4 and done["result"] == {"succeeded_on_attempt": 4}
+    final = ui.get(f"/ui/jobs/{job_id}").text
+    assert "succeeded_on_attempt" in final and "data-refresh" not in final
+
+
+def test_submit_a_command_from_the_form(ui: httpx.Client, stack: dict[str, str]) -> None:
+    token = csrf_of(ui.get("/ui/submit").text)
+    sent = ui.post("/ui/submit", data={"csrf": token, "type": "system.noop", "body": '{"echo": "from the form"}'})
+    assert sent.status_code == 303
+    job_id = sent.headers["location"].rsplit("/", 1)[1]
+    assert wait_status(stack["DATABASE_URL"], job_id, {"succeeded"})["result"] == {"echo": "from the form"}
+    assert "from the form" in ui.get(f"/ui/jobs/{job_id}").text
+    listed = ui.get("/ui/jobs?type=system.noop&status=succeeded").text
+    assert job_id in listed
+
+
+def test_a_bad_command_shows_the_field_path(ui: httpx.Client, client: httpx.Client) -> None:
+    token = csrf_of(ui.get("/ui/submit").text)
+    before = client.get("/v1/jobs", params={"type": "system.sleep", "limit": 500}).json()["items"]
+    cases = [
+        ({"type": "system.sleep", "body": '{"seconds": -1}'}, 422, "$.seconds"),
+        ({"type": "system.sleep", "body": "{not json"}, 400, "not JSON"),
+        ({"type": "system.sleep", "body": "[1]"}, 422, "a JSON object"),
+        ({"type": "no.such", "body": "{}"}, 422, "$.type"),
+    ]
+    for data, status, shown in cases:
+        answer = ui.post("/ui/submit", data={"csrf": token, **data})
+        assert answer.status_code == status, data
+        assert shown in answer.text, data
+        assert data["body"] in answer.text or data["body"].replace('"', "&#34;") in answer.text
+    after = client.get("/v1/jobs", params={"type": "system.sleep", "limit": 500}).json()["items"]
+    assert len(after) == len(before)
+
+
+def test_jobs_are_paginated_with_the_cursor(ui: httpx.Client, client: httpx.Client) -> None:
+    ids = [client.post("/v1/commands", json={"type": "system.noop", "echo": str(i)}).json()["id"] for i in range(55)]
+    first = ui.get("/ui/jobs?type=system.noop").text
+    assert ids[-1] in first and 'id="next"' in first
+    link = re.search(r'id="next" href="([^"]+)"', first).group(1).replace("&amp;", "&")  # type: ignore[union-attr]
+    second = ui.get(link)
+    assert second.status_code == 200 and ids[-1] not in second.text
+
+
+def test_schedules_list_and_enable_disable(ui: httpx.Client, client: httpx.Client) -> None:
+    name = f"ui-{uuid.uuid4().hex[:8]}"
+    spec = {"name": name, "cron": "0 3 * * *", "timezone": "Europe/Prague", "command": {"type": "system.noop"}}
+    assert client.post("/v1/schedules", json=spec).status_code == 201
+    page = ui.get("/ui/schedules").text
+    assert name in page and "Europe/Prague" in page and "03:00:00+01:00" in page
+    disabled = ui.post(f"/ui/schedules/{name}/disable", data={"csrf": csrf_of(page)})
+    assert disabled.status_code == 303
+    assert client.get(f"/v1/schedules/{name}").json()["enabled"] is False
+    assert ui.post(f"/ui/schedules/{name}/enable", data={"csrf": csrf_of(page)}).status_code == 303
+    assert client.get(f"/v1/schedules/{name}").json()["enabled"] is True
+    assert ui.post("/ui/schedules/nope-none/enable", data={"csrf": csrf_of(page)}).status_code == 404
+    client.delete(f"/v1/schedules/{name}")
+
+
+def test_logout_ends_the_session(stack: dict[str, str]) -> None:
+    with browser(stack) as c:
+        sign_in(c)
+        token = c.cookies.get("sy_session")
+        page = c.get("/ui")
+        out = c.post("/ui/logout", data={"csrf": csrf_of(page.text)})
+        assert out.status_code == 303 and out.headers["location"] == "/ui/login"
+        assert c.get("/ui").status_code == 303
+        # the old cookie, replayed, no longer opens a page
+        c.cookies.set("sy_session", token, path="/ui")
+        assert c.get("/ui").status_code == 303

@@ -1,0 +1,134 @@
+"""The dashboard in a real browser: Debian's headless Chromium driven by Playwright (no browser download).
+
+Skipped, with the reason, where the ``playwright`` package or ``/usr/bin/chromium`` is missing.
+Screenshots go to tests/output/ (git-ignored).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.support import API_KEY, wait_status
+
+CHROMIUM = Path("/usr/bin/chromium")
+OUTPUT = Path(__file__).parent / "output"
+
+pytestmark = [
+    pytest.mark.skipif(
+        importlib.util.find_spec("playwright") is None,
+        reason="the playwright package is not installed (pip install -e '.[dev]')",
+    ),
+    pytest.mark.skipif(
+        not (CHROMIUM.exists() and os.access(CHROMIUM, os.X_OK)),
+        reason=f"{CHROMIUM} is missing (Debian: apt-get install chromium)",
+    ),
+]
+
+TIMEOUT_MS = 30_000
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(
+            executable_path=str(CHROMIUM),
+            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture()
+def page(browser: Any, stack: dict[str, str]) -> Iterator[Any]:
+    context = browser.new_context(base_url=stack["url"])
+    tab = context.new_page()
+    tab.set_default_timeout(TIMEOUT_MS)
+    yield tab
+    context.close()
+
+
+def expect(locator: Any) -> Any:
+    from playwright.sync_api import expect as playwright_expect
+
+    return playwright_expect(locator)
+
+
+def shot(tab: Any, name: str) -> None:
+    OUTPUT.mkdir(exist_ok=True)
+    tab.screenshot(path=str(OUTPUT / f"ui-{name}.png"), full_page=True)
+
+
+def log_in(tab: Any, key: str = API_KEY) -> None:
+    tab.goto("/ui")
+    assert "/ui/login" in tab.url  # no session yet
+    tab.fill("#api_key", key)
+    tab.click("button[type=submit]")
+
+
+def test_log_in_submit_and_watch_it_succeed(page: Any, stack: dict[str, str]) -> None:
+    log_in(page, "wrong-key")
+    assert page.locator("#error").inner_text() == "That API key is not valid."
+    shot(page, "login-refused")
+    page.fill("#api_key", API_KEY)
+    page.click("button[type=submit]")
+    page.wait_for_selector("#queues")
+    assert page.locator("[data-dependency=postgres]").inner_text() == "postgres: ok"
+    shot(page, "overview")
+
+    page.click("text=Submit")
+    page.select_option("#type", "system.sleep")
+    page.fill("#body", '{"seconds": -1}')
+    page.click("#submit")
+    expect(page.locator("#error-path")).to_have_text("$.seconds")
+    shot(page, "submit-invalid")
+    page.fill("#body", '{"seconds": 2, "steps": 4}')
+    page.click("#submit")
+    page.wait_for_url("**/ui/jobs/*")
+    job_id = page.url.rsplit("/", 1)[1]
+    # the page refreshes itself: the status goes to succeeded without a reload
+    page.wait_for_selector("#progress")
+    shot(page, "job-running")
+    expect(page.locator("#status")).to_have_text("succeeded", timeout=TIMEOUT_MS)
+    assert wait_status(stack["DATABASE_URL"], job_id, {"succeeded"})["status"] == "succeeded"
+    assert page.locator("#progress").get_attribute("value") == "100.0"
+    shot(page, "job-succeeded")
+
+    page.click("text=Jobs")
+    page.select_option("select[name=type]", "system.sleep")
+    page.click("text=Filter")
+    assert page.locator(f"tr[data-job='{job_id}']").count() == 1
+    shot(page, "jobs")
+
+
+def test_retry_a_dead_job(page: Any, client: httpx.Client, stack: dict[str, str]) -> None:
+    # MAX_RETRIES=2 in the test stack: attempts 1-3 fail and the job is dead; the retried attempt succeeds
+    job_id = client.post("/v1/commands", json={"type": "system.fail", "succeed_on_attempt": 4}).json()["id"]
+    wait_status(stack["DATABASE_URL"], job_id, {"dead"})
+    log_in(page)
+    page.goto(f"/ui/jobs/{job_id}")
+    assert page.locator("#status").inner_text() == "dead"
+    assert "RequestedFailure" in page.locator("#job-error").inner_text()
+    shot(page, "job-dead")
+    page.click("#retry")
+    expect(page.locator("#status")).to_have_text("succeeded", timeout=TIMEOUT_MS)
+    assert "succeeded_on_attempt" in page.locator("#result").inner_text()
+    assert page.locator("#retry").count() == 0
+    shot(page, "job-retried")
+
+
+def test_sign_out(page: Any) -> None:
+    log_in(page)
+    page.wait_for_selector("#queues")
+    page.click("text=Sign out")
+    page.wait_for_url("**/ui/login")
+    page.goto("/ui/schedules")
+    assert "/ui/login" in page.url
