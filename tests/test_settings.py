@@ -31,3 +31,6 @@ def test_job_errors_do_not_carry_credentials() -> None:
     assert "hunter2" not in err.message and "abc123" not in err.message
     assert err.type == "RuntimeError"
     assert redact("Authorization: Bearer s3cr3t") == "Authorization: Bearer ***"
+    assert redact("password: hunter2, api_key=k1") == "password: ***, api_key=***"
+    prose = "GoodData is not configured: set GOODDATA_HOST and GOODDATA_TOKEN for the gooddata pool"
+    assert redact(prose) == prose

@@ -32,7 +32,9 @@ class StoreUnavailable(MiddlewareError):
 
 _SECRETS = (
     re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)[^/@\s]+@", re.IGNORECASE),  # user:password@ in URLs
-    re.compile(r"(?P<scheme>(?:bearer|token|api[_-]?key|password)[\s=:]+)\S+", re.IGNORECASE),
+    re.compile(r"(?P<scheme>bearer\s+)[^\s,;'\"]+", re.IGNORECASE),
+    # "token=…", "password: …"; not prose such as "set GOODDATA_TOKEN for the pool"
+    re.compile(r"(?P<scheme>(?:token|api[_-]?key|password|secret)\s*[=:]\s*)[^\s,;'\"]+", re.IGNORECASE),
 )
 MAX_MESSAGE = 2000
 
