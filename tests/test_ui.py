@@ -7,7 +7,9 @@ import uuid
 from collections.abc import Iterator
 
 import httpx
+import psycopg
 import pytest
+from psycopg.types.json import Jsonb
 
 from tests.support import API_KEY, wait_for, wait_status
 
@@ -69,7 +71,9 @@ def test_next_never_leaves_the_dashboard(stack: dict[str, str]) -> None:
 
 def test_a_page_without_a_session_redirects_to_login(stack: dict[str, str]) -> None:
     with browser(stack) as c:
-        for path in ("/ui", "/ui/jobs?status=dead", "/ui/submit", "/ui/schedules", "/ui/jobs/x"):
+        paths = ("/ui", "/ui/jobs?status=dead", "/ui/submit", "/ui/schedules", "/ui/jobs/x", "/ui/pipelines")
+        models = (f"/ui/models/{uuid.uuid4()}", f"/ui/models/{uuid.uuid4()}/data", "/ui/models")
+        for path in (*paths, *models, "/ui/forecasts/x", "/ui/forecasts/x/data"):
             response = c.get(path)
             assert response.status_code == 303, path
             assert response.headers["location"].startswith("/ui/login?next=%2Fui")
@@ -204,3 +208,135 @@ def test_logout_ends_the_session(stack: dict[str, str]) -> None:
         # the old cookie, replayed, no longer opens a page
         c.cookies.set("sy_session", token, path="/ui")
         assert c.get("/ui").status_code == 303
+
+
+# ---- models, forecasts, pipelines: data made through the API, results written as the workers write them
+
+
+def seed_forecast(client: httpx.Client, database_url: str) -> str:
+    """A forecast job (submitted over the API) with the rows its worker would write, then succeeded."""
+    series = [
+        {"series_id": "sales", "start": "2026-01-01", "freq": "D", "values": [float(10 + i % 7) for i in range(28)]}
+    ]
+    command = {"type": "forecast.forecast", "source": {"kind": "inline", "series": series}, "prediction_length": 7}
+    sent = client.post("/v1/commands", json=command)
+    assert sent.status_code == 202, sent.text
+    job_id = sent.json()["id"]
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO forecast_series (job_id, series_id, kind, backend, model, points, mase, smape)"
+            " VALUES (%s, 'sales', 'forecast', 'local', 'AutoETS', 28, 0.8, 5.5)",
+            (job_id,),
+        )
+        for day in range(7):
+            quantiles = {"0.025": 8.0 + day * 0.1, "0.5": 12.0, "0.975": 16.0 - day * 0.1}
+            conn.execute(
+                "INSERT INTO forecasts (job_id, series_id, ts, mean, quantiles)"
+                " VALUES (%s, 'sales', timestamptz '2026-01-29 00:00Z' + make_interval(days => %s), 12.0, %s)",
+                (job_id, day, Jsonb(quantiles)),
+            )
+        conn.execute(
+            "UPDATE jobs SET status = 'succeeded', finished_at = now(), result = '{}' WHERE id = %s", (job_id,)
+        )
+    return job_id
+
+
+def seed_model(client: httpx.Client, database_url: str) -> str:
+    """Three computations of a model's metrics and a schedule of it with an alert below 0.8."""
+    model_id = str(uuid.uuid4())
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        for i, accuracy in enumerate((0.91, 0.85, 0.78)):
+            conn.execute(
+                "INSERT INTO metric_history (job_id, model_id, n, rows, metrics, computed_at)"
+                " VALUES (%s, %s, 100, 100, %s, now() - make_interval(hours => %s))",
+                (f"ui-{uuid.uuid4().hex}", model_id, Jsonb({"accuracy": accuracy, "f1": accuracy - 0.05}), 3 - i),
+            )
+    spec = {
+        "name": f"ui-alert-{model_id[:8]}",
+        "cron": "0 * * * *",
+        "command": {"type": "metrics.compute", "model_id": model_id},
+        "alert": {"metric": "accuracy", "below": 0.8, "webhook_url": "https://hooks.example.com/secret-token"},
+    }
+    created = client.post("/v1/schedules", json=spec)
+    assert created.status_code == 201, created.text
+    return model_id
+
+
+def test_a_model_page_charts_its_metrics_with_the_alert_threshold(
+    ui: httpx.Client, client: httpx.Client, stack: dict[str, str]
+) -> None:
+    model_id = seed_model(client, stack["DATABASE_URL"])
+    page = ui.get(f"/ui/models/{model_id}")
+    assert page.status_code == 200
+    assert 'data-chart="model"' in page.text and "/ui/static/vendor/uPlot.iife.min.js" in page.text
+    assert "accuracy</strong> is below 0.8" in page.text
+    assert "secret-token" not in page.text
+    data = ui.get(f"/ui/models/{model_id}/data")
+    assert data.status_code == 200 and "secret-token" not in data.text
+    body = data.json()
+    assert len(body["x"]) == 3 and body["x"] == sorted(body["x"])
+    accuracy = next(s for s in body["series"] if s["label"] == "accuracy")
+    assert accuracy["values"] == [0.91, 0.85, 0.78]
+    assert [(t["metric"], t["direction"], t["threshold"]) for t in body["thresholds"]] == [("accuracy", "below", 0.8)]
+    assert model_id in ui.get("/ui/models").text
+    assert ui.get("/ui/models/not-a-uuid").status_code == 404
+    assert ui.get("/ui/models/not-a-uuid/data").status_code == 404
+    # a model with no history and no alert: an empty page, not an error
+    empty = ui.get(f"/ui/models/{uuid.uuid4()}")
+    assert empty.status_code == 200 and 'id="no-history"' in empty.text
+    assert ui.get("/ui/static/vendor/uPlot.iife.min.js").status_code == 200
+    client.delete(f"/v1/schedules/ui-alert-{model_id[:8]}")
+
+
+def test_a_metrics_job_links_to_its_model(ui: httpx.Client, client: httpx.Client) -> None:
+    model_id = str(uuid.uuid4())
+    job_id = client.post("/v1/commands", json={"type": "metrics.compute", "model_id": model_id}).json()["id"]
+    assert f'href="/ui/models/{model_id}"' in ui.get(f"/ui/jobs/{job_id}").text
+
+
+def test_a_forecast_page_has_history_mean_and_band(
+    ui: httpx.Client, client: httpx.Client, stack: dict[str, str]
+) -> None:
+    job_id = seed_forecast(client, stack["DATABASE_URL"])
+    assert f'href="/ui/forecasts/{job_id}"' in ui.get(f"/ui/jobs/{job_id}").text
+    page = ui.get(f"/ui/forecasts/{job_id}")
+    assert page.status_code == 200 and 'data-chart="forecast"' in page.text
+    body = ui.get(f"/ui/forecasts/{job_id}/data?limit=12").json()
+    [chart] = body["charts"]
+    assert chart["series_id"] == "sales" and chart["model"] == "AutoETS"
+    assert len(chart["history"]) == 28 and len(chart["forecast"]) == 7
+    # the history ends one day before the first forecast point
+    assert chart["forecast"][0]["t"] - chart["history"][-1][0] == 86400
+    assert chart["forecast"][0]["quantiles"] == {"0.025": 8.0, "0.5": 12.0, "0.975": 16.0}
+    assert ui.get(f"/ui/forecasts/{job_id}/data?limit=0").status_code == 422
+    noop = client.post("/v1/commands", json={"type": "system.noop"}).json()["id"]
+    assert ui.get(f"/ui/forecasts/{noop}").status_code == 404
+    assert ui.get(f"/ui/forecasts/{noop}/data").status_code == 404
+
+
+def test_the_pipelines_page_shows_the_catalog(ui: httpx.Client, stack: dict[str, str]) -> None:
+    # a run as the pipelines worker records it (the test stack runs no pipelines worker)
+    run_id = f"ui-{uuid.uuid4().hex}"
+    with psycopg.connect(stack["DATABASE_URL"], autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO pipeline_runs (id, pipeline_id, mode, run_date, status, catalog_version, started_at,"
+            " finished_at) VALUES (%s, 'daily_sales', 'incremental', '2026-11-20', 'succeeded', 'v',"
+            " now() - interval '90 seconds', now())",
+            (run_id,),
+        )
+        for node, rows, ms in (("daily_sales", 1234, 850), ("category_sales", 56, 120)):
+            conn.execute(
+                "INSERT INTO pipeline_node_results (run_id, node_id, target, status, rows, duration_ms)"
+                " VALUES (%s, %s, %s, 'succeeded', %s, %s)",
+                (run_id, node, f"mart.{node}", rows, ms),
+            )
+    page = ui.get("/ui/pipelines")
+    assert page.status_code == 200, page.text
+    html = page.text
+    assert 'data-pipeline="daily_sales"' in html and 'data-pipeline="top_articles"' in html
+    # nodes in dependency order, the dependent one indented
+    assert html.index('data-node="daily_sales"') < html.index('data-node="category_sales"')
+    assert 'class="depth-1" data-node="category_sales"' in html
+    run = html[html.index(f'data-run="{run_id}"') :]
+    assert "90.0 s" in run[:400] and ">1234<" in run and ">850<" in run and ">56<" in run
+    assert 'data-table="retail.sales"' in html and 'data-table="mart.daily_sales"' in html

@@ -16,6 +16,7 @@ import httpx
 import pytest
 
 from tests.support import API_KEY, wait_status
+from tests.test_ui import seed_forecast, seed_model
 
 CHROMIUM = Path("/usr/bin/chromium")
 OUTPUT = Path(__file__).parent / "output"
@@ -123,6 +124,35 @@ def test_retry_a_dead_job(page: Any, client: httpx.Client, stack: dict[str, str]
     assert "succeeded_on_attempt" in page.locator("#result").inner_text()
     assert page.locator("#retry").count() == 0
     shot(page, "job-retried")
+
+
+def test_open_a_forecast_chart_and_a_model_chart(page: Any, client: httpx.Client, stack: dict[str, str]) -> None:
+    # the content security policy forbids inline code: a violation ("Refused to ...") is a console error;
+    # failed loads are seen as responses (the browser's own /favicon.ico probe is not one of ours)
+    problems: list[str] = []
+    page.on(
+        "console",
+        lambda m: (
+            problems.append(m.text) if m.type == "error" and not m.text.startswith("Failed to load resource") else None
+        ),
+    )
+    page.on("pageerror", lambda e: problems.append(str(e)))
+    page.on("response", lambda r: problems.append(f"{r.status} {r.url}") if r.status >= 400 else None)
+    job_id = seed_forecast(client, stack["DATABASE_URL"])
+    log_in(page)
+    page.goto(f"/ui/jobs/{job_id}")
+    page.click("#forecast-link")
+    chart = page.locator("[data-series='sales'] canvas")
+    expect(chart).to_be_visible()
+    assert "history" in page.locator("[data-series='sales']").inner_text()
+    shot(page, "forecast")
+    model_id = seed_model(client, stack["DATABASE_URL"])
+    page.goto(f"/ui/models/{model_id}")
+    expect(page.locator("#model-chart canvas")).to_be_visible()
+    assert "accuracy below 0.8" in page.locator("#model-chart").inner_text()
+    shot(page, "model")
+    assert problems == [], "\n".join(problems)
+    client.delete(f"/v1/schedules/ui-alert-{model_id[:8]}")
 
 
 def test_sign_out(page: Any) -> None:

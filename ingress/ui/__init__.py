@@ -12,7 +12,7 @@ from starlette.responses import RedirectResponse
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from ingress.ui import jobs, login, overview, schedules, submit
+from ingress.ui import forecasts, jobs, login, models, overview, pipelines, schedules, submit
 from ingress.ui.paths import PREFIX, is_ui_path
 
 __all__ = ["PREFIX", "ROUTES", "is_ui_path"]
@@ -38,5 +38,11 @@ ROUTES = [
     Route("/ui/schedules", schedules.schedule_list, methods=["GET"]),
     Route("/ui/schedules/{name}/enable", schedules.enable, methods=["POST"]),
     Route("/ui/schedules/{name}/disable", schedules.disable, methods=["POST"]),
+    Route("/ui/pipelines", pipelines.pipeline_list, methods=["GET"]),
+    Route("/ui/models", models.model_list, methods=["GET"]),
+    Route("/ui/models/{model_id}", models.model_page, methods=["GET"]),
+    Route("/ui/models/{model_id}/data", models.model_data, methods=["GET"]),
+    Route("/ui/forecasts/{job_id}", forecasts.forecast_page, methods=["GET"]),
+    Route("/ui/forecasts/{job_id}/data", forecasts.forecast_data, methods=["GET"]),
     Mount("/ui/static", StaticFiles(directory=Path(__file__).parent / "static"), name="ui-static"),
 ]

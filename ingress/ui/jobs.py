@@ -6,7 +6,7 @@ import msgspec
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from contracts import BY_TYPE, JobStatus
+from contracts import BY_TYPE, Job, JobStatus
 from contracts.job import TERMINAL
 from ingress.errors import ApiError
 from ingress.routes import artifacts
@@ -52,9 +52,18 @@ async def _job_page(request: Request, status: int = 200, notice: str | None = No
         command=msgspec.json.format(msgspec.json.encode(job.command), indent=2).decode(),
         result=None if job.result is None else msgspec.json.format(msgspec.json.encode(job.result), indent=2).decode(),
         artifact=artifact,
+        model_id=_model_of(job),
         notice=notice,
         refresh=None if job.status in TERMINAL else 1000,
     )
+
+
+def _model_of(job: Job) -> str | None:
+    """The model a metrics.compute job computed, for the link to its page."""
+    if job.type != "metrics.compute":
+        return None
+    model_id = msgspec.to_builtins(job.command).get("model_id")
+    return str(model_id) if model_id else None
 
 
 @page
