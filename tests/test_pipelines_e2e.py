@@ -195,6 +195,99 @@ def test_ingest_invalid_rows_lists_every_error_and_loads_nothing(api: httpx.Clie
     assert put_rows(api, "retail.nope", rows).status_code == 404
 
 
+ALL_TYPES = """
+tables:
+  t_copy.all_types:
+    type: master
+    columns:
+      k: bigint not null
+      t: text
+      v: varchar(12)
+      s: smallint
+      i: integer
+      n: numeric(12,2)
+      r: real
+      d: double precision
+      b: boolean
+      day: date
+      ts: timestamp
+      tz: timestamptz
+      j: jsonb
+      u: uuid
+      dflt: {type: text, nullable: false, default: "'x'"}
+    primary_key: [k]
+"""
+NASTY = [
+    "",
+    "null",
+    "NULL",
+    "\\N",
+    "a,b",
+    "é ü 中",
+    "],[",
+    "]],[",
+    ",[",
+    'say "hi"',
+    "back\\slash",
+    "tab\tnl\ncr\r",
+    "\\.",
+]
+
+
+def test_ingest_copies_csv_blocks_and_escaped_rows_identically(
+    tables: str, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """Every batch that can go as one CSV block stages exactly what the row-by-row text COPY stages."""
+    import asyncio
+
+    from ingress.routes.pipelines import _Stage
+    from workers.pipelines import staging
+    from workers.pipelines.rows import RowSchema
+
+    path = tmp_path_factory.mktemp("all_types")
+    (path / "t.yaml").write_text(ALL_TYPES)
+    table = load(path).tables["t_copy.all_types"]
+    schema = RowSchema(table)
+    base = {
+        "t": "plain", "v": "v", "s": -32768, "i": 2**31 - 1, "n": "12.30", "r": 0.1, "d": -0.0, "b": True,
+        "day": "0001-01-01", "ts": "2024-02-29T10:00:00.123456", "tz": "2024-01-01T10:00:00+05:30",
+        "j": 1, "u": "6f1c4a3e-0c1d-4a5e-9b7e-2d3c4b5a6f70", "dflt": "given",
+    }  # fmt: skip
+    variants: list[dict[str, Any]] = [base, {}, {k: None for k in base if k != "dflt"}]
+    variants += [{**base, "t": text, "v": text[:12]} for text in NASTY]
+    variants += [{**base, "n": n} for n in (1, 2.5, "1E+5", "-0", "NaN", "-1e-2")]
+    variants += [{**base, "d": d, "r": d} for d in (1e30, 1e-30, 123456789.125)]
+    variants += [{**base, "j": j} for j in ("[1,2]", [[1], [2]], {"a": [1, 2]}, None, True, "x", {"": {}})]
+    variants += [{**base, "tz": "2024-01-01T00:00:00Z", "ts": "2024-01-01T00:00:00", "b": False}]
+    rows = [{"k": i, **v} for i, v in enumerate(variants)]
+    decoded, errors = schema.decode_batch(msgspec.json.encode(rows), 0)
+    assert not errors
+    assert schema.copy_csv(decoded, 0) is None  # escapes in the batch: row by row
+    kinds = {schema.copy_csv([row], i) is None for i, row in enumerate(decoded)}
+    assert kinds == {True, False}  # both formats are exercised
+
+    async def stage(batches: list[tuple[list[tuple[Any, ...]], int]], text_only: bool) -> list[dict[str, Any]]:
+        batch = staging.new_batch_id()
+        async with await psycopg.AsyncConnection.connect(tables) as conn, conn.transaction():
+            await conn.execute(staging.create(table, batch))
+            async with _Stage(conn, table, batch, schema) as writer:
+                writer.csv_ok = not text_only
+                for part, first in batches:
+                    await writer.write(part, first)
+            conn.row_factory = dict_row
+            cur = await conn.execute(psycopg.sql.SQL("SELECT * FROM {} ORDER BY 1").format(staging.identifier(batch)))
+            staged = await cur.fetchall()
+            await conn.execute(staging.drop(batch))
+        return staged
+
+    text = asyncio.run(stage([(decoded, 0)], True))
+    assert len(text) == len(rows) and [r["_row"] for r in text] == list(range(len(rows)))
+    one_by_one = [([row], i) for i, row in enumerate(decoded)]
+    assert repr(asyncio.run(stage(one_by_one, False))) == repr(text)  # repr: NaN != NaN
+    clean = [(decoded[i : i + 2], i) for i in range(0, len(decoded), 2)]
+    assert repr(asyncio.run(stage(clean, False))) == repr(text)
+
+
 def test_ingest_oversized_bodies_are_refused_declared_or_streamed(api: httpx.Client, tables: str) -> None:
     db = tables
     staged = staged_tables(db)

@@ -10,6 +10,7 @@ staging table is rolled back). Otherwise the batch is committed and a
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import re
 import uuid
@@ -91,7 +92,7 @@ async def put_rows(request: Request) -> Response:
         try:
             async with conn.transaction():
                 await conn.execute(staging.create(table, batch))
-                async with conn.cursor().copy(staging.copy(table, batch)) as copy:
+                async with _Stage(conn, table, batch, schema) as stage:
 
                     async def load_batches(parts: list[tuple[bytes, int]]) -> None:
                         for raw, first in parts:
@@ -99,8 +100,7 @@ async def put_rows(request: Request) -> Response:
                             if bad:
                                 errors.extend(bad)
                             elif not errors:
-                                for i, row in enumerate(rows):
-                                    await copy.write_row((first + i, *row))
+                                await stage.write(rows, first)
 
                     async for chunk in request.stream():
                         size += len(chunk)
@@ -149,6 +149,44 @@ async def put_rows(request: Request) -> Response:
     headers = {"Location": f"/v1/jobs/{job.id}"} | ({} if created else {"Idempotent-Replayed": "true"})
     body = {"id": job.id, "status": job.status, "links": links(job.id), "table": name, "rows": rows, "batch": batch}
     return json_response(body, 202, headers)
+
+
+class _Stage:
+    """The COPY into the staging table: each batch as one CSV block (``RowSchema.copy_csv``), or
+    row by row in the text format when a value needs escaping; a change of format ends the
+    current COPY and starts the other (same transaction, same rows)."""
+
+    def __init__(self, conn: Any, table: catalog.Table, batch: str, schema: RowSchema) -> None:
+        self.conn, self.table, self.batch, self.schema = conn, table, batch, schema
+        self.csv_ok = conn.info.encoding == "utf-8"
+        self._stack = contextlib.AsyncExitStack()
+        self._copy: Any = None
+        self._csv: bool | None = None
+
+    async def _start(self, csv: bool) -> Any:
+        if self._csv is not csv:
+            await self._stack.aclose()
+            self._copy = await self._stack.enter_async_context(
+                self.conn.cursor().copy(staging.copy(self.table, self.batch, csv=csv))
+            )
+            self._csv = csv
+        return self._copy
+
+    async def write(self, rows: list[tuple[Any, ...]], first: int) -> None:
+        payload = self.schema.copy_csv(rows, first) if self.csv_ok else None
+        if payload is not None:
+            await (await self._start(True)).write(payload)
+            return
+        copy = await self._start(False)
+        for i, row in enumerate(rows):
+            await copy.write_row((first + i, *row))
+
+    async def __aenter__(self) -> _Stage:
+        await self._stack.__aenter__()
+        return self
+
+    async def __aexit__(self, *exc: Any) -> bool | None:
+        return await self._stack.__aexit__(*exc)
 
 
 class _Replay(Exception):

@@ -27,6 +27,9 @@ MAX_ERRORS = 1000
 MAX_ROW_BYTES = 16 * 1024 * 1024
 
 
+_ENCODE = msgspec.json.Encoder().encode
+
+
 class RowError(msgspec.Struct, frozen=True):
     row: int
     column: str | None
@@ -85,6 +88,7 @@ class RowSchema:
         self._batch = msgspec.json.Decoder(list[struct])
         self._cell = {c.name: msgspec.json.Decoder(_field_type(c)) for c in self.columns}
         self._json = [i for i, c in enumerate(self.columns) if c.type.kind == "json"]
+        self._numeric = any(c.type.kind == "numeric" for c in self.columns)
 
     def _tuples(self, structs: list[Any]) -> list[tuple[Any, ...]]:
         astuple = msgspec.structs.astuple
@@ -133,6 +137,32 @@ class RowSchema:
                     message = "null: the column is not nullable"
                 errors.append(RowError(index, column.name, f"{message} ({column.type.sql})"))
         return errors
+
+    def copy_csv(self, rows: list[tuple[Any, ...]], first: int) -> bytes | None:
+        """``rows`` (from ``decode_batch``) as the data of ``staging.copy(..., csv=True)``, or None.
+
+        msgspec's JSON of a row is already a CSV line for ``COPY (FORMAT csv, NULL 'null')``
+        when no value needed a JSON escape: numbers, ``true``, ``false`` and ``null`` bare, every
+        string (text, and numeric, date, timestamp, uuid and json values as msgspec writes them)
+        quoted verbatim. So the batch is encoded once, as ``[[ordinal,[value, ...]], ...]``, and
+        its brackets between the rows become line ends. None (write the rows one by one in the
+        text format instead) when a value has an escape (a quote, a backslash, a control
+        character) or a bracket sequence of the layout (counted), or a numeric NaN (which
+        msgspec and psycopg spell differently).
+        """
+        if not rows:
+            return b""
+        payload = _ENCODE(list(zip(range(first, first + len(rows)), rows, strict=True)))
+        if b"\\" in payload or (self._numeric and b"NaN" in payload):
+            return None
+        # [[0,[a,b]],[1,[c,d]]] -> 0,[a,b]],[1,[c,d -> 0,[a,b NL 1,[c,d -> 0,a,b NL 1,c,d
+        body = payload[2:-3]
+        if body.count(b"]],[") != len(rows) - 1:
+            return None
+        body = body.replace(b"]],[", b"\n")
+        if body.count(b",[") != len(rows):
+            return None
+        return body.replace(b",[", b",") + b"\n"
 
     def validate(self, rows: Iterable[dict[str, Any]]) -> tuple[list[tuple[Any, ...]], list[RowError]]:
         """Rows given as Python objects (inline in a command, or a catalog's initial data)."""

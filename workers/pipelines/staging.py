@@ -40,10 +40,12 @@ def create(table: Table, batch: str) -> sql.Composed:
     return sql.SQL("CREATE UNLOGGED TABLE {} ({})").format(identifier(batch), sql.SQL(", ").join(columns))
 
 
-def copy(table: Table, batch: str, columns: list[str] | None = None) -> sql.Composed:
+def copy(table: Table, batch: str, columns: list[str] | None = None, *, csv: bool = False) -> sql.Composed:
+    """COPY in the text format, or as CSV whose unquoted ``null`` is NULL (``RowSchema.copy_csv``)."""
     names = [ORDINAL, *(columns or table.columns)]
-    return sql.SQL("COPY {} ({}) FROM STDIN").format(
-        identifier(batch), sql.SQL(", ").join(sql.Identifier(n) for n in names)
+    options = sql.SQL(" (FORMAT csv, NULL 'null')" if csv else "")
+    return sql.SQL("COPY {} ({}) FROM STDIN{}").format(
+        identifier(batch), sql.SQL(", ").join(sql.Identifier(n) for n in names), options
     )
 
 
