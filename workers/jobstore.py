@@ -21,6 +21,7 @@ from psycopg.types.json import Jsonb, set_json_dumps, set_json_loads
 
 from contracts import Job, JobError, JobStatus, Progress
 from workers import db, settings
+from workers.groupcommit import GroupCommit
 from workers.queries import load
 from workers.redis_client import sync_client
 
@@ -129,6 +130,7 @@ class JobStore:
     def __init__(self, redis_client: redis.Redis | None = None) -> None:
         self.redis = redis_client or sync_client()
         self.ttl = settings.get().status_ttl_s
+        self.group = GroupCommit(on_finished=self._mirror_rows)
 
     def _one(self, name: str, params: dict[str, Any], *, durable: bool = True) -> dict[str, Any] | None:
         # not durable: losing this write in a Postgres crash only leaves the previous
@@ -155,21 +157,32 @@ class JobStore:
     def start(self, *, job_id: str, type: str, queue: str, command: Any, options: dict[str, Any]) -> int | None:
         """Record a delivery as running: the attempt number, or None when the job is already over."""
         params = row_params(job_id=job_id, type=type, queue=queue, command=command, options=options, hashed=False)
-        row = self._one("start", params, durable=False)
-        return None if row is None else row["attempts"]
+        return self.group.start(params)
 
     def finish(
         self, job_id: str, status: JobStatus, *, result: Any = None, error: JobError | None = None
     ) -> Job | None:
-        return self._transition(
-            "finish",
+        row = self.group.finish(
             {
                 "id": job_id,
                 "status": str(status),
                 "result": None if result is None else Jsonb(result),
                 "error": None if error is None else Jsonb(error),
-            },
+            }
         )
+        return None if row is None else to_job(row)  # the group commit mirrors it
+
+    def _mirror_rows(self, rows: list[dict[str, Any]]) -> None:
+        """Mirror a batch of finished jobs in one Redis round trip (best effort)."""
+        try:
+            with self.redis.pipeline(transaction=False) as pipe:
+                for row in rows:
+                    job = to_job(row)
+                    if job.status in MIRRORED:
+                        pipe.set(mirror_key(job.id), encode(job), ex=self.ttl)
+                pipe.execute()
+        except redis.RedisError as err:
+            log.warning("status mirror unavailable for %d jobs: %s", len(rows), err.__class__.__name__)
 
     def progress(self, job_id: str, percent: float, message: str | None = None) -> Job | None:
         value = Progress(percent=max(0.0, min(100.0, float(percent))), message=message)

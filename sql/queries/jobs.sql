@@ -92,3 +92,26 @@ SELECT id, type, queue, 'queued', command, options, command_hash
               %(options)s::jsonb[], %(hashes)s::text[]) AS t(id, type, queue, command, options, command_hash)
 ON CONFLICT (id) DO NOTHING
 RETURNING id;
+
+-- name: start_many
+-- `start` for a batch of deliveries (one statement, one commit); ids must be distinct.
+INSERT INTO jobs (id, type, queue, status, attempts, command, options, idempotency_key, enqueued_at, started_at)
+SELECT id, type, queue, 'running', 1, command, options, idempotency_key, now(), now()
+  FROM unnest(%(ids)s::text[], %(types)s::text[], %(queues)s::text[], %(commands)s::jsonb[],
+              %(options)s::jsonb[], %(keys)s::text[]) AS t(id, type, queue, command, options, idempotency_key)
+ON CONFLICT (id) DO UPDATE
+   SET status = 'running', attempts = jobs.attempts + 1, updated_at = now(),
+       enqueued_at = coalesce(jobs.enqueued_at, now()), started_at = coalesce(jobs.started_at, now())
+ WHERE jobs.status IN ('queued', 'running', 'failed')
+RETURNING id, attempts;
+
+-- name: finish_many
+-- `finish` for a batch of jobs (one statement, one commit); ids must be distinct.
+UPDATE jobs
+   SET status = t.status, result = t.result, error = t.error, updated_at = now(),
+       finished_at = CASE WHEN t.status IN ('succeeded', 'dead', 'cancelled') THEN now() END,
+       progress = CASE WHEN t.status = 'succeeded' THEN '{"percent": 100.0}'::jsonb ELSE jobs.progress END
+  FROM unnest(%(ids)s::text[], %(statuses)s::text[], %(results)s::jsonb[], %(errors)s::jsonb[])
+       AS t(id, status, result, error)
+ WHERE jobs.id = t.id AND jobs.status = 'running'
+RETURNING jobs.*;
