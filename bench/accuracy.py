@@ -16,7 +16,7 @@ import psycopg
 from sklearn.metrics import accuracy_score
 
 from bench.machine import machine_line
-from bench.procs import say
+from bench.procs import publish_results, say
 from bench.services import fresh, versions_seen
 from contracts.metrics import Window
 
@@ -103,8 +103,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-accuracy-") as tmp:
         figures = run(args.rows, Path(tmp))
     text = report(figures)
-    (Path(__file__).parent / "RESULTS-accuracy.md").write_text(text + "\n")
-    print(text)
+    publish_results("accuracy", text)
 
 
 if __name__ == "__main__":

@@ -107,3 +107,9 @@ def wait_for(
         if time.monotonic() > deadline:
             raise BenchError(f"timed out after {timeout:.0f} s waiting for {what}")
         time.sleep(interval)
+
+
+def publish_results(name: str, text: str) -> None:
+    """Write ``bench/RESULTS-<name>.md`` and show it."""
+    (ROOT / "bench" / f"RESULTS-{name}.md").write_text(text + "\n")
+    print(text)

@@ -21,7 +21,7 @@ import psycopg
 
 from bench.machine import machine_line
 from bench.procinfo import cpu_seconds
-from bench.procs import Proc, python, say
+from bench.procs import Proc, publish_results, python, say
 from bench.services import Services, fresh, versions_seen
 
 EVERY_MINUTE, EVERY_SECOND = 10_000, 1_000
@@ -155,8 +155,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-ticker-") as tmp:
         figures = run(args.minutes, Path(tmp))
     text = report(figures, args.minutes)
-    (Path(__file__).parent / "RESULTS-ticker.md").write_text(text + "\n")
-    print(text)
+    publish_results("ticker", text)
 
 
 if __name__ == "__main__":

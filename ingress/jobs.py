@@ -66,6 +66,11 @@ class AsyncJobs:
             log.warning("status mirror unavailable for job %s: %s", job_id, err.__class__.__name__)
 
     async def transition(self, name: str, job_id: str) -> Job | None:
+        moved = await self.transition_row(name, job_id)
+        return None if moved is None else moved[0]
+
+    async def transition_row(self, name: str, job_id: str) -> tuple[Job, dict[str, Any]] | None:
+        """The job after the transition, and its row (a retry re-sends the row's message options)."""
         row = await self._row(SQL[name], {"id": job_id})
         if row is None:
             return None
@@ -74,11 +79,7 @@ class AsyncJobs:
             await self.mirror(job)
         else:
             await self.forget(job.id)
-        return job
-
-    async def options(self, job_id: str) -> dict[str, Any]:
-        row = await self._row("SELECT options FROM jobs WHERE id = %(id)s", {"id": job_id})
-        return dict(row["options"]) if row else {}
+        return job, row
 
     async def list(
         self, *, status: str | None, type: str | None, limit: int, cursor: str | None

@@ -36,8 +36,9 @@ class _Item:
 
 
 class GroupCommit:
-    def __init__(self, on_finished: Callable[[list[dict[str, Any]]], None] | None = None) -> None:
-        #: called by the writer with the rows of each finished batch (the Redis mirror)
+    def __init__(self, on_finished: Callable[[list[dict[str, Any]]], dict[str, Any]] | None = None) -> None:
+        #: turns the rows of each finished batch into what ``finish`` returns, by job id (the
+        #: job store builds its Job objects and mirrors them to Redis there)
         self.on_finished = on_finished
         self._queue: queue.SimpleQueue[_Item] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
@@ -57,8 +58,8 @@ class GroupCommit:
         """The attempt number, or None when the job is already over."""
         return self._submit("start", params)
 
-    def finish(self, params: dict[str, Any]) -> dict[str, Any] | None:
-        """The finished row, or None when the job was not running."""
+    def finish(self, params: dict[str, Any]) -> Any:
+        """The finished job (its row, or what ``on_finished`` made of it), or None when it was not running."""
         return self._submit("finish", params)
 
     def _run(self) -> None:
@@ -86,10 +87,9 @@ class GroupCommit:
                     item.future.set_result(rows.get(item.params["id"]))
             else:
                 rows = _finish_many([i.params for i in items])
+                done: dict[str, Any] = self.on_finished(list(rows.values())) if self.on_finished else rows
                 for item in items:
-                    item.future.set_result(rows.get(item.params["id"]))
-                if self.on_finished is not None and rows:
-                    self.on_finished(list(rows.values()))
+                    item.future.set_result(done.get(item.params["id"]))
         except Exception as err:  # noqa: BLE001 - every waiter gets the failure, as if it had written itself
             for item in items:
                 if not item.future.done():

@@ -130,29 +130,13 @@ class JobStore:
     def __init__(self, redis_client: redis.Redis | None = None) -> None:
         self.redis = redis_client or sync_client()
         self.ttl = settings.get().status_ttl_s
-        self.group = GroupCommit(on_finished=self._mirror_rows)
+        self.group = GroupCommit(on_finished=self._finished)
 
     def _one(self, name: str, params: dict[str, Any], *, durable: bool = True) -> dict[str, Any] | None:
         # not durable: losing this write in a Postgres crash only leaves the previous
         # state, which the redelivered message corrects, so it need not wait for fsync
         with db.statements(durable=durable).connection() as conn:
             return conn.execute(SQL[name], params).fetchone()
-
-    def mirror(self, job: Job) -> None:
-        """Best effort: Postgres already holds the truth, the API falls back to it."""
-        try:
-            self.redis.set(mirror_key(job.id), encode(job), ex=self.ttl)
-        except redis.RedisError as err:
-            log.warning("status mirror unavailable for job %s: %s", job.id, err.__class__.__name__)
-
-    def _transition(self, name: str, params: dict[str, Any], *, durable: bool = True) -> Job | None:
-        row = self._one(name, params, durable=durable)
-        if row is None:
-            return None
-        job = to_job(row)
-        if job.status in MIRRORED:
-            self.mirror(job)
-        return job
 
     def start(self, *, job_id: str, type: str, queue: str, command: Any, options: dict[str, Any]) -> int | None:
         """Record a delivery as running: the attempt number, or None when the job is already over."""
@@ -162,7 +146,7 @@ class JobStore:
     def finish(
         self, job_id: str, status: JobStatus, *, result: Any = None, error: JobError | None = None
     ) -> Job | None:
-        row = self.group.finish(
+        job = self.group.finish(
             {
                 "id": job_id,
                 "status": str(status),
@@ -170,23 +154,26 @@ class JobStore:
                 "error": None if error is None else Jsonb(error),
             }
         )
-        return None if row is None else to_job(row)  # the group commit mirrors it
+        return job
 
-    def _mirror_rows(self, rows: list[dict[str, Any]]) -> None:
-        """Mirror a batch of finished jobs in one Redis round trip (best effort)."""
+    def _finished(self, rows: list[dict[str, Any]]) -> dict[str, Job]:
+        """The finished batch as jobs, mirrored in one Redis round trip (best effort: Postgres
+        holds the truth and the API falls back to it)."""
+        jobs = {row["id"]: to_job(row) for row in rows}
         try:
             with self.redis.pipeline(transaction=False) as pipe:
-                for row in rows:
-                    job = to_job(row)
+                for job in jobs.values():
                     if job.status in MIRRORED:
                         pipe.set(mirror_key(job.id), encode(job), ex=self.ttl)
                 pipe.execute()
         except redis.RedisError as err:
             log.warning("status mirror unavailable for %d jobs: %s", len(rows), err.__class__.__name__)
+        return jobs
 
-    def progress(self, job_id: str, percent: float, message: str | None = None) -> Job | None:
+    def progress(self, job_id: str, percent: float, message: str | None = None) -> None:
+        # a running job is read from Postgres, never from the mirror: nothing to mirror here
         value = Progress(percent=max(0.0, min(100.0, float(percent))), message=message)
-        return self._transition("progress", {"id": job_id, "progress": Jsonb(value)}, durable=False)
+        self._one("progress", {"id": job_id, "progress": Jsonb(value)}, durable=False)
 
     def get(self, job_id: str) -> Job | None:
         row = self._one("get", {"id": job_id})

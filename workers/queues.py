@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import weakref
+
 import dramatiq
 from dramatiq.common import dq_name, xq_name
 
@@ -52,15 +54,25 @@ def requeue_orphans(broker: dramatiq.Broker, queues: tuple[str, ...]) -> None:
     """
     if is_rabbitmq(broker):
         return
-    from dramatiq.brokers.redis import MAINTENANCE_SCALE, RedisBroker
-
-    sweeper = RedisBroker(
-        client=broker.client,  # type: ignore[attr-defined]
-        namespace=broker.namespace,  # type: ignore[attr-defined]
-        heartbeat_timeout=broker.heartbeat_timeout,  # type: ignore[attr-defined]
-        maintenance_chance=MAINTENANCE_SCALE,  # every call runs the maintenance pass
-        middleware=[],
-    )
+    sweeper = _maintenance_broker(broker)
     for queue in queues:
         sweeper.do_qsize(queue)
         sweeper.do_qsize(dq_name(queue))
+
+
+_maintainers: weakref.WeakKeyDictionary[dramatiq.Broker, dramatiq.Broker] = weakref.WeakKeyDictionary()
+
+
+def _maintenance_broker(broker: dramatiq.Broker) -> dramatiq.Broker:
+    """A broker on the same client and namespace whose every call runs the maintenance pass."""
+    if broker not in _maintainers:
+        from dramatiq.brokers.redis import MAINTENANCE_SCALE, RedisBroker
+
+        _maintainers[broker] = RedisBroker(
+            client=broker.client,  # type: ignore[attr-defined]
+            namespace=broker.namespace,  # type: ignore[attr-defined]
+            heartbeat_timeout=broker.heartbeat_timeout,  # type: ignore[attr-defined]
+            maintenance_chance=MAINTENANCE_SCALE,
+            middleware=[],
+        )
+    return _maintainers[broker]

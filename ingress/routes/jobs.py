@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -62,25 +64,24 @@ async def list_jobs(request: Request) -> Response:
 _ONLY = {"cancel": "only a queued job can be cancelled", "retry": "only a dead job can be retried"}
 
 
-async def _change(request: Request, name: str) -> Job:
+async def _change(request: Request, name: str) -> tuple[Job, dict[str, Any]]:
     state = _state(request)
     job_id = request.path_params["job_id"]
-    job = await state.jobs.transition(name, job_id) if len(job_id) <= 64 else None
-    if job is None:
+    moved = await state.jobs.transition_row(name, job_id) if len(job_id) <= 64 else None
+    if moved is None:
         current = await _existing(state, job_id)
         raise ApiError(409, "conflict", {"job_id": job_id, "status": current.status, "message": _ONLY[name]})
-    return job
+    return moved
 
 
 async def cancel_job(request: Request) -> Response:
-    return json_response(await _change(request, "cancel"))
+    job, _ = await _change(request, "cancel")
+    return json_response(job)
 
 
 async def retry_job(request: Request) -> Response:
-    state = _state(request)
-    job = await _change(request, "retry")
-    options = await state.jobs.options(job.id)
-    await state.dispatcher.send(message_for(job, options))
+    job, row = await _change(request, "retry")
+    await _state(request).dispatcher.send(message_for(job, row["options"]))
     return json_response(job, 202)
 
 
