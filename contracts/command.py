@@ -13,24 +13,19 @@ from contracts.base import CommandBase
 
 class Route(NamedTuple):
     queue: str
-    #: False while no pool in this version serves the type: the ingress refuses it
-    #: (422) rather than accept work that nothing would ever run.
-    served: bool
 
 
-_POOLS: dict[str, tuple[tuple[type[CommandBase], ...], bool]] = {
+_POOLS: dict[str, tuple[type[CommandBase], ...]] = {
     # schedule commands are control-plane work: the system pool serves them
-    "system": (system.COMMANDS + schedules.COMMANDS, True),
-    "gooddata": (gooddata.COMMANDS, True),
-    "pipelines": (pipelines.COMMANDS, True),
-    "forecast": (forecast.COMMANDS, True),
-    "metrics": (metrics.COMMANDS, True),
+    "system": system.COMMANDS + schedules.COMMANDS,
+    "gooddata": gooddata.COMMANDS,
+    "pipelines": pipelines.COMMANDS,
+    "forecast": forecast.COMMANDS,
+    "metrics": metrics.COMMANDS,
 }
 
-#: command class -> (queue, served)
-ROUTES: dict[type[CommandBase], Route] = {
-    cls: Route(queue, served) for queue, (classes, served) in _POOLS.items() for cls in classes
-}
+#: command class -> its queue
+ROUTES: dict[type[CommandBase], Route] = {cls: Route(queue) for queue, classes in _POOLS.items() for cls in classes}
 #: type tag ("gooddata.workspace.create") -> command class
 BY_TYPE: dict[str, type[CommandBase]] = {cls.__struct_config__.tag: cls for cls in ROUTES}  # type: ignore[misc]
 QUEUES: tuple[str, ...] = tuple(_POOLS)

@@ -26,7 +26,7 @@ def command_schema() -> dict[str, Any]:
 
 def wire_schema() -> dict[str, Any]:
     parts = command_schema()
-    routes = {cls.__struct_config__.tag: {"queue": r.queue, "served": r.served} for cls, r in ROUTES.items()}
+    routes = {cls.__struct_config__.tag: {"queue": r.queue} for cls, r in ROUTES.items()}
     message = {
         "title": "Message",
         "description": "A bus message: exactly Dramatiq's seven fields. message_id is the job id.",

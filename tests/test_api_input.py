@@ -68,28 +68,6 @@ def test_bad_commands_are_refused_with_the_field_and_write_nothing(
     assert job_count(stack["DATABASE_URL"]) == before
 
 
-#: valid commands of pools that may not be served yet (the first unserved one is used)
-UNSERVED_CANDIDATES = [
-    {"type": "pipelines.run", "pipeline_id": "sales", "mode": "rerun", "start": "2024-01-01", "end": "2024-01-31"},
-    {
-        "type": "forecast.forecast",
-        "prediction_length": 7,
-        "source": {"kind": "inline", "series": [{"start": "2024-01-01T00:00:00Z", "freq": "D", "values": [1, 2, 3]}]},
-    },
-]
-
-
-def test_an_unserved_command_type_is_refused_and_says_why(client: httpx.Client) -> None:
-    from contracts import BY_TYPE, route
-
-    unserved = [c for c in UNSERVED_CANDIDATES if not route(BY_TYPE[c["type"]]).served]
-    if not unserved:
-        pytest.skip("every pool with a candidate command is served")
-    response = client.post("/v1/commands", json=unserved[0])
-    assert response.status_code == 422, response.text
-    assert f"no pool serves {unserved[0]['type']!r}" in response.json()["detail"]["message"]
-
-
 def test_other_content_types_empty_and_oversized_bodies(client: httpx.Client, stack: dict[str, str]) -> None:
     before = job_count(stack["DATABASE_URL"])
     form = client.post("/v1/commands", content=b"type=system.noop", headers={"Content-Type": "text/plain"})

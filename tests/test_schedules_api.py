@@ -9,7 +9,6 @@ import httpx
 import psycopg
 import pytest
 
-from contracts import ROUTES
 from tests.support import wait_for
 
 
@@ -65,10 +64,6 @@ def test_a_schedule_emits_its_command_and_can_be_changed_and_deleted(
     assert client.patch(f"/v1/schedules/{name}", json={"enabled": True}).status_code == 404
 
 
-def _unserved_type() -> str | None:
-    return next((cls.__struct_config__.tag for cls, r in ROUTES.items() if not r.served), None)
-
-
 BAD = [
     ({"cron": "61 * * * *"}, "$.cron", "not a valid cron"),
     ({"cron": "* * *"}, "$.cron", "5 fields"),
@@ -110,15 +105,6 @@ def test_bad_schedules_are_refused_with_the_field(
     assert refused.json()["detail"]["path"] == path
     assert fragment in refused.json()["detail"]["message"]
     assert client.get("/v1/schedules/bad-one").status_code == 404
-
-
-def test_a_command_no_pool_serves_cannot_be_scheduled(client: httpx.Client) -> None:
-    tag = _unserved_type()
-    if tag is None:
-        pytest.skip("every command type is served in this version")
-    body = {"name": "unserved", "cron": "* * * * *", "command": {"type": tag}}
-    refused = client.post("/v1/schedules", json=body)
-    assert refused.status_code == 422
 
 
 def test_a_bad_patch_changes_nothing(client: httpx.Client) -> None:

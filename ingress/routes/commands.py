@@ -9,7 +9,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from contracts import CommandBase, InvalidCommand, Job, decode, route, type_of
+from contracts import CommandBase, InvalidCommand, Job, decode
 from ingress.body import read_json_body
 from ingress.errors import ApiError, invalid, json_response
 from ingress.state import State
@@ -39,8 +39,6 @@ async def accept(
     idempotency key returns the existing job (created False); reused for another
     command it is a 409.
     """
-    if not route(command).served:
-        raise invalid("$.type", f"no pool serves {type_of(command)!r} in this version yet")
     submission = prepare(command, idempotency_key=idempotency_key, trace_id=trace_id)
     job, created, same_command = await state.jobs.insert(submission)
     if not same_command:

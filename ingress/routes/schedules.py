@@ -46,10 +46,7 @@ async def _run(fn, *args):  # type: ignore[no-untyped-def]
 async def create(request: Request) -> Response:
     state: State = request.app.state.switchyard
     spec = decode_body(await read_json_body(request, state.settings.max_body_bytes), ScheduleSpec)
-    try:
-        row = await _run(schedules.set_schedule, spec)
-    except schedules.NotServed as err:
-        raise invalid("$.command.type", str(err)) from None
+    row = await _run(schedules.set_schedule, spec)
     return json_response(masked(schedules.view(row)), 201 if row["created"] else 200)
 
 
@@ -63,8 +60,6 @@ async def update(request: Request) -> Response:
     except msgspec.ValidationError as err:
         bad = from_validation_error(err)
         raise invalid(bad.path, bad.message) from None
-    except schedules.NotServed as err:
-        raise invalid("$.command.type", str(err)) from None
     if row is None:
         raise ApiError(404, "not_found", {"schedule": request.path_params["name"]})
     return json_response(masked(schedules.view(row)))

@@ -43,11 +43,7 @@ def fail(command: system.Fail, job: JobContext) -> dict[str, Any]:
 
 @handles(schedules.ScheduleSet)
 def set_schedule(command: schedules.ScheduleSet, job: JobContext) -> dict[str, Any]:
-    try:
-        row = schedule_store.set_schedule(command.schedule)
-    except schedule_store.NotServed as err:
-        raise PermanentError(str(err)) from None
-    return schedule_store.view(row)
+    return schedule_store.view(schedule_store.set_schedule(command.schedule))
 
 
 @handles(schedules.ScheduleDelete)
