@@ -17,6 +17,8 @@ import pytest
 from devservers import EmbeddedPostgres, EmbeddedRedis, free_port
 from tests.support import API_KEY, Proc, start_ticker, start_web, start_worker
 
+pytest_plugins = ["tests.browser"]
+
 warnings.filterwarnings("ignore", module="platformdirs")
 
 

@@ -1,78 +1,16 @@
-"""The dashboard in a real browser: Debian's headless Chromium driven by Playwright (no browser download).
-
-Skipped, with the reason, where the ``playwright`` package or ``/usr/bin/chromium`` is missing.
-Screenshots go to tests/output/ (git-ignored).
-"""
+"""The dashboard in a real browser: log in, submit and watch a job, retry a dead one, open the charts."""
 
 from __future__ import annotations
 
-import importlib.util
-import os
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 
+from tests.browser import REQUIRES_BROWSER, TIMEOUT_MS, expect, log_in, shot
 from tests.support import API_KEY, wait_status
 from tests.test_ui import seed_forecast, seed_model
 
-CHROMIUM = Path("/usr/bin/chromium")
-OUTPUT = Path(__file__).parent / "output"
-
-pytestmark = [
-    pytest.mark.skipif(
-        importlib.util.find_spec("playwright") is None,
-        reason="the playwright package is not installed (pip install -e '.[dev]')",
-    ),
-    pytest.mark.skipif(
-        not (CHROMIUM.exists() and os.access(CHROMIUM, os.X_OK)),
-        reason=f"{CHROMIUM} is missing (Debian: apt-get install chromium)",
-    ),
-]
-
-TIMEOUT_MS = 30_000
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(
-            executable_path=str(CHROMIUM),
-            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
-        yield chromium
-        chromium.close()
-
-
-@pytest.fixture()
-def page(browser: Any, stack: dict[str, str]) -> Iterator[Any]:
-    context = browser.new_context(base_url=stack["url"])
-    tab = context.new_page()
-    tab.set_default_timeout(TIMEOUT_MS)
-    yield tab
-    context.close()
-
-
-def expect(locator: Any) -> Any:
-    from playwright.sync_api import expect as playwright_expect
-
-    return playwright_expect(locator)
-
-
-def shot(tab: Any, name: str) -> None:
-    OUTPUT.mkdir(exist_ok=True)
-    tab.screenshot(path=str(OUTPUT / f"ui-{name}.png"), full_page=True)
-
-
-def log_in(tab: Any, key: str = API_KEY) -> None:
-    tab.goto("/ui")
-    assert "/ui/login" in tab.url  # no session yet
-    tab.fill("#api_key", key)
-    tab.click("button[type=submit]")
+pytestmark = REQUIRES_BROWSER
 
 
 def test_log_in_submit_and_watch_it_succeed(page: Any, stack: dict[str, str]) -> None:
