@@ -67,7 +67,7 @@ def create_app(config: settings.Settings | None = None) -> Starlette:
         bus = broker_setup.build(with_lifecycle=False)
         on_rabbitmq = config.broker.startswith(("amqp://", "amqps://"))
         bus_redis = redis if on_rabbitmq or config.broker == config.redis_url else async_client(config.broker)
-        store = AsyncJobs(statements, redis, config.status_ttl_s)
+        store = AsyncJobs(statements, redis, config.status_ttl_s, namespace=config.broker_namespace)
         dispatcher = Dispatcher(bus, store, redis=None if on_rabbitmq else bus_redis)
         app.state.switchyard = State(config, pool, redis, bus, store, dispatcher)
         marker = asyncio.create_task(store.run_marker())

@@ -15,7 +15,8 @@ from typing import Any
 
 import msgspec
 
-from contracts import BY_TYPE, InvalidCommand, JobStatus, convert
+from contracts import BY_TYPE, QUEUES, InvalidCommand, JobStatus, convert
+from workers.jobstore import aware_time
 
 
 def _print(obj: Any) -> None:
@@ -55,9 +56,10 @@ def publish(args: argparse.Namespace) -> int:
 
 
 def jobs(args: argparse.Namespace) -> int:
-    from workers.jobstore import JobStore
+    from workers.jobstore import JobFilter, JobStore
 
-    found, _ = JobStore().list(status=args.status, type=args.type, limit=args.limit)
+    where = JobFilter(status=args.status, type=args.type, queue=args.queue, since=args.since)
+    found, _ = JobStore().list(where, limit=args.limit)
     for job in found:
         print(f"{job.id}  {job.status:<9}  {job.attempts:>2}  {job.created_at:%Y-%m-%d %H:%M:%S}  {job.type}")
     return 0
@@ -93,6 +95,8 @@ def parser() -> argparse.ArgumentParser:
     ls = sub.add_parser("jobs", help="list jobs, newest first")
     ls.add_argument("--status", choices=[s.value for s in JobStatus])
     ls.add_argument("--type", choices=sorted(BY_TYPE))
+    ls.add_argument("--queue", choices=QUEUES)
+    ls.add_argument("--since", type=aware_time, help="created at or after this ISO 8601 time (UTC unless it says)")
     ls.add_argument("--limit", type=int, default=20)
     ls.set_defaults(func=jobs)
     one = sub.add_parser("job", help="show one job as JSON")

@@ -12,17 +12,32 @@ from psycopg import sql
 from psycopg_pool import AsyncConnectionPool
 
 from contracts import Job
-from workers.jobstore import FINAL, MIRRORED, SQL, decode, encode, list_query, mirror_key, page, row_params, to_job
+from workers import throughput
+from workers.jobstore import (
+    FINAL,
+    MIRRORED,
+    SQL,
+    JobFilter,
+    decode,
+    encode,
+    list_query,
+    mirror_key,
+    page,
+    row_params,
+    to_job,
+)
 from workers.submission import Submission
 
 log = logging.getLogger(__name__)
 
 
 class AsyncJobs:
-    def __init__(self, pool: AsyncConnectionPool, redis: aioredis.Redis, ttl_s: int) -> None:
+    def __init__(self, pool: AsyncConnectionPool, redis: aioredis.Redis, ttl_s: int, *, namespace: str) -> None:
         self.pool = pool
         self.redis = redis
         self.ttl_s = ttl_s
+        #: BROKER_NAMESPACE: scopes the per-minute throughput counts (workers/throughput.py)
+        self.namespace = namespace
         self._pending: set[str] = set()
         self._wake = asyncio.Event()
 
@@ -52,9 +67,15 @@ class AsyncJobs:
         row = await self._row(SQL["get"], {"id": job_id})
         return None if row is None else to_job(row)
 
-    async def mirror(self, job: Job) -> None:
+    async def mirror(self, job: Job, *, ended: bool = False) -> None:
+        """Mirror the job; ``ended``: it has just ended here (a cancel), so it is counted too, in
+        the same round trip, as a worker counts the jobs it finishes."""
         try:
-            await self.redis.set(mirror_key(job.id), encode(job), ex=self.ttl_s)
+            async with self.redis.pipeline(transaction=False) as pipe:
+                pipe.set(mirror_key(job.id), encode(job), ex=self.ttl_s)
+                if ended:
+                    throughput.count(pipe, self.namespace, [(job.queue, job.status)])
+                await pipe.execute()
         except aioredis.RedisError as err:
             log.warning("status mirror unavailable for job %s: %s", job.id, err.__class__.__name__)
 
@@ -76,21 +97,23 @@ class AsyncJobs:
             return None
         job = to_job(row)
         if job.status in MIRRORED:
-            await self.mirror(job)
+            await self.mirror(job, ended=True)
         else:
             await self.forget(job.id)
         return job, row
 
-    async def list(
-        self, *, status: str | None, type: str | None, limit: int, cursor: str | None
-    ) -> tuple[list[Job], str | None]:
-        query, params = list_query(status=status, type=type, limit=limit, cursor=cursor)
+    async def list(self, where: JobFilter, *, limit: int, cursor: str | None) -> tuple[list[Job], str | None]:
+        query, params = list_query(where, limit=limit, cursor=cursor)
         async with self.pool.connection() as conn:
             return page(await (await conn.execute(query, params)).fetchall(), limit)
 
     async def counts(self) -> list[dict[str, Any]]:
         async with self.pool.connection() as conn:
             return await (await conn.execute(SQL["count_by_status"])).fetchall()
+
+    async def open_counts(self) -> list[dict[str, Any]]:
+        async with self.pool.connection() as conn:
+            return await (await conn.execute(SQL["count_open"])).fetchall()
 
     async def durations(self) -> list[dict[str, Any]]:
         async with self.pool.connection() as conn:

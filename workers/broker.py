@@ -7,6 +7,8 @@ broker and the middleware stack:
   and a store outage retried without counting against ``max_retries``.
 - JobLifecycle: writes every job transition (after Retries has decided, so it can
   tell ``failed`` from ``dead``).
+- Presence: lists the worker process, its queues and its in-flight jobs in Redis for
+  the dashboard (workers/presence.py).
 - Redis: a short heartbeat timeout and a frequent maintenance pass, so messages of
   a worker killed mid-job go back to the queue in seconds instead of minutes.
 """
@@ -46,8 +48,10 @@ def build(*, with_lifecycle: bool = True) -> dramatiq.Broker:
     ]
     if with_lifecycle:
         from workers.lifecycle import JobLifecycle
+        from workers.presence import Presence
 
-        middleware.append(JobLifecycle())
+        # after JobLifecycle: a message it skips (already over, a stale tick) is never listed as running
+        middleware += [JobLifecycle(), Presence()]
     middleware.append(Retries(max_retries=s.max_retries, min_backoff=s.min_backoff_ms, max_backoff=s.max_backoff_ms))
 
     url = s.broker

@@ -20,7 +20,8 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     redis_url: str = "redis://127.0.0.1:6379/0"
     #: Redis by default; amqp://... selects RabbitMQ
     broker_url: str = ""
-    #: key prefix of Dramatiq's Redis broker (lets two deployments share a Redis)
+    #: key prefix of Dramatiq's Redis broker, and part of the dashboard's worker and throughput keys
+    #: (lets two deployments share a Redis)
     broker_namespace: str = "dramatiq"
     #: comma-separated; no default key exists
     api_keys: str = ""

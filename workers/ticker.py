@@ -3,6 +3,8 @@
 - Every tick it emits the commands of due schedules (workers/emitter.py).
 - Every sweep interval it requeues the messages of Redis workers that died
   mid-job and enqueues accepted jobs the broker never received (workers/sweeper.py).
+- It lists itself with the worker processes (workers/presence.py, role ``ticker``), so the
+  dashboard shows whether anything is firing the schedules.
 
 Any number of tickers can run: each pass locks what it works on with SKIP LOCKED,
 and a slot's job id is derived from (schedule, slot).
@@ -23,6 +25,7 @@ from workers import broker as broker_setup
 from workers import settings
 from workers.emitter import BATCH, emit_due, seconds_until_due
 from workers.jobstore import unavailable
+from workers.presence import Beacon
 from workers.queues import requeue_orphans
 from workers.sweeper import sweep
 
@@ -57,6 +60,15 @@ def run(stop: threading.Event) -> None:
     s = settings.get()
     bus = broker_setup.build(with_lifecycle=False)
     log.info("ticker started: tick %.2f s, sweep %.1f s", s.tick_interval_s, s.sweep_interval_s)
+    beacon = Beacon("ticker").start()
+    try:
+        _loop(bus, s, stop)
+    finally:
+        beacon.stop()
+        bus.close()
+
+
+def _loop(bus: dramatiq.Broker, s: settings.Settings, stop: threading.Event) -> None:
     next_sweep = 0.0
     while not stop.is_set():
         _guarded("tick", lambda: tick(bus, s))
@@ -71,7 +83,6 @@ def run(stop: threading.Event) -> None:
         except Exception:  # noqa: BLE001 - the next tick reports it
             pass
         stop.wait(max(wait, 0.01))
-    bus.close()
 
 
 def main() -> None:

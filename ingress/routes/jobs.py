@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Mapping
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from contracts import BY_TYPE, Job, JobStatus
+from contracts import BY_TYPE, QUEUES, Job, JobStatus
 from ingress.errors import ApiError, invalid, json_response
 from ingress.state import State
-from workers.jobstore import BadCursor
+from workers.jobstore import BadCursor, JobFilter, aware_time
 from workers.submission import message_for
 
 MAX_LIMIT = 500
+STATUSES = [s.value for s in JobStatus]
 
 
 def _state(request: Request) -> State:
@@ -33,29 +36,41 @@ async def get_job(request: Request) -> Response:
     return json_response(job)
 
 
+FILTERS = ("status", "type", "queue", "since", "until")
+
+
+def read_filter(q: Mapping[str, str]) -> JobFilter:
+    """The filter of a job listing from query parameters; a bad one names itself (422)."""
+    status, type_, queue = (q.get(name) or None for name in ("status", "type", "queue"))
+    if status is not None and status not in STATUSES:
+        raise invalid("status", f"one of {', '.join(STATUSES)}")
+    if type_ is not None and type_ not in BY_TYPE:
+        raise invalid("type", "not a command type (see /openapi.json)")
+    if queue is not None and queue not in QUEUES:
+        raise invalid("queue", f"one of {', '.join(QUEUES)}")
+    times: dict[str, dt.datetime | None] = {}
+    for name in ("since", "until"):
+        text = q.get(name) or None
+        try:
+            times[name] = None if text is None else aware_time(text)
+        except ValueError:
+            raise invalid(name, "an ISO 8601 time, e.g. 2026-11-22T08:00:00Z") from None
+    if times["since"] and times["until"] and times["since"] >= times["until"]:
+        raise invalid("until", "must be later than since")
+    return JobFilter(status=status, type=type_, queue=queue, **times)
+
+
 async def list_jobs(request: Request) -> Response:
     q = request.query_params
-    unknown = set(q) - {"status", "type", "limit", "cursor"}
+    unknown = set(q) - {*FILTERS, "limit", "cursor"}
     if unknown:
         raise invalid(sorted(unknown)[0], "unknown query parameter")
-    status = None
-    if "status" in q:
-        try:
-            status = JobStatus(q["status"])
-        except ValueError:
-            raise invalid("status", f"one of {', '.join(s.value for s in JobStatus)}") from None
-    if "type" in q and q["type"] not in BY_TYPE:
-        raise invalid("type", "not a command type (see /openapi.json)")
+    where = read_filter(q)
     raw_limit = q.get("limit", "50")
     if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= MAX_LIMIT:
         raise invalid("limit", f"a whole number from 1 to {MAX_LIMIT}")
     try:
-        jobs, cursor = await _state(request).jobs.list(
-            status=None if status is None else status.value,
-            type=q.get("type"),
-            limit=int(raw_limit),
-            cursor=q.get("cursor"),
-        )
+        jobs, cursor = await _state(request).jobs.list(where, limit=int(raw_limit), cursor=q.get("cursor"))
     except BadCursor as err:
         raise invalid("cursor", str(err)) from None
     return json_response({"items": jobs, "next_cursor": cursor})

@@ -9,6 +9,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from contracts import QUEUES
 from contracts.base import SCHEMA_VERSION
 from contracts.schema import command_schema
 from ingress.errors import json_response
@@ -97,6 +98,9 @@ def document() -> dict[str, Any]:
                     "parameters": [
                         {"name": "status", "in": "query", "schema": {"$ref": "#/components/schemas/JobStatus"}},
                         {"name": "type", "in": "query", "schema": {"type": "string"}},
+                        {"name": "queue", "in": "query", "schema": {"type": "string", "enum": list(QUEUES)}},
+                        {"name": "since", "in": "query", "schema": {"type": "string", "format": "date-time"}},
+                        {"name": "until", "in": "query", "schema": {"type": "string", "format": "date-time"}},
                         {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 500}},
                         {"name": "cursor", "in": "query", "schema": {"type": "string"}},
                     ],

@@ -70,6 +70,13 @@ SELECT * FROM jobs
 -- name: count_by_status
 SELECT queue, status, count(*) AS n FROM jobs GROUP BY queue, status;
 
+-- name: count_open
+-- The jobs that still need something (to run, or an operator): cheap at any table size,
+-- because each status is read from jobs_status_created_idx and finished jobs are not read.
+SELECT queue, status, count(*) AS n FROM jobs
+ WHERE status IN ('queued', 'running', 'failed', 'dead')
+ GROUP BY queue, status;
+
 -- name: durations
 -- Job duration of finished jobs per queue, bucketed for the Prometheus histogram.
 SELECT queue, count(*) AS n,
