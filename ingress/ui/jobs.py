@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
+from urllib.parse import urlencode
+
 import msgspec
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from contracts import BY_TYPE, Job, JobStatus
+from contracts import BY_TYPE, QUEUES, Job
 from contracts.job import TERMINAL
 from ingress.errors import ApiError
 from ingress.routes import artifacts
@@ -15,26 +18,42 @@ from ingress.ui.web import SECURITY_HEADERS, error_page, page, render, state_of
 from workers.jobstore import BadCursor
 
 PAGE_SIZE = 50
-STATUSES = [s.value for s in JobStatus]
+#: quick time ranges offered above the list, as (label, hours back)
+RANGES = (("last hour", 1), ("last 24 h", 24), ("last 7 days", 24 * 7))
+
+
+def _query(params: dict[str, str]) -> str:
+    return urlencode({k: v for k, v in params.items() if v})
 
 
 @page
 async def job_list(request: Request) -> Response:
     q = request.query_params
-    status, type_, cursor = q.get("status") or None, q.get("type") or None, q.get("cursor") or None
-    context = {"statuses": STATUSES, "types": sorted(BY_TYPE), "chosen_status": status, "chosen_type": type_}
-    problem = None
-    if status is not None and status not in STATUSES:
-        problem = f"status: one of {', '.join(STATUSES)}"
-    elif type_ is not None and type_ not in BY_TYPE:
-        problem = "type: not a command type"
-    if problem:
-        return render(request, "jobs.html", 422, jobs=[], next_cursor=None, error=problem, **context)
+    chosen = {name: q.get(name, "") for name in jobs_api.FILTERS}
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    ranges = [
+        (label, _query({**chosen, "since": (now - dt.timedelta(hours=h)).isoformat(), "until": ""}))
+        for label, h in RANGES
+    ]
+    context = {
+        "statuses": jobs_api.STATUSES,
+        "types": sorted(BY_TYPE),
+        "queues": QUEUES,
+        "chosen": chosen,
+        "filters": _query(chosen),
+        "ranges": ranges,
+        "first": not q.get("cursor"),
+    }
     try:
-        jobs, next_cursor = await state_of(request).jobs.list(status=status, type=type_, limit=PAGE_SIZE, cursor=cursor)
+        where = jobs_api.read_filter(q)
+        jobs, next_cursor = await state_of(request).jobs.list(where, limit=PAGE_SIZE, cursor=q.get("cursor") or None)
+    except ApiError as err:
+        detail = err.detail if isinstance(err.detail, dict) else {}
+        problem = f"{detail.get('path', '')}: {detail.get('message', err.error)}".lstrip(": ")
+        return render(request, "jobs.html", err.status, jobs=[], next_cursor=None, error=problem, **context)
     except BadCursor as err:
         return render(request, "jobs.html", 422, jobs=[], next_cursor=None, error=f"cursor: {err}", **context)
-    return render(request, "jobs.html", jobs=jobs, next_cursor=next_cursor, error=None, first=cursor is None, **context)
+    return render(request, "jobs.html", jobs=jobs, next_cursor=next_cursor, error=None, **context)
 
 
 async def _job_page(request: Request, status: int = 200, notice: str | None = None) -> Response:
