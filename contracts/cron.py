@@ -6,12 +6,14 @@ croniter's; this module only fixes the dialect (no year field, no hash ``H``).
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import zoneinfo
 
-from croniter import croniter
+from croniter import CroniterBadDateError, croniter
 
 _HASHED = re.compile(r"(^|[^A-Z])H")
+_EPOCH = dt.datetime(2000, 1, 1)
 
 
 def has_seconds(expr: str) -> bool:
@@ -29,6 +31,11 @@ def check(expr: str) -> None:
         raise ValueError("hashed (H) cron fields are not supported")
     if not croniter.is_valid(expr, second_at_beginning=len(fields) == 6):
         raise ValueError(f"not a valid cron expression: {expr!r}")
+    try:
+        # well-formed yet never matching (``0 0 31 2 *``): refused here, or computing its next slot fails later
+        croniter(expr, _EPOCH, second_at_beginning=len(fields) == 6).get_next(dt.datetime)
+    except CroniterBadDateError:
+        raise ValueError(f"{expr!r} never fires: no date matches all its fields") from None
 
 
 def check_zone(name: str) -> None:

@@ -66,6 +66,12 @@ def set_schedule(spec: ScheduleSpec) -> dict[str, Any]:
         return upsert(conn, spec)
 
 
+def create(spec: ScheduleSpec) -> dict[str, Any] | None:
+    """Create a new schedule; None when the name is taken (nothing is replaced)."""
+    with db.pool().connection() as conn:
+        return conn.execute(SQL["insert"], params(spec)).fetchone()
+
+
 def patch(name: str, changes: dict[str, Any]) -> dict[str, Any] | None:
     """Apply the given fields to the schedule ``name`` (validated as a whole). None: no such schedule."""
     with db.pool().connection() as conn, conn.transaction():

@@ -50,16 +50,25 @@ async def create(request: Request) -> Response:
     return json_response(masked(schedules.view(row)), 201 if row["created"] else 200)
 
 
-async def update(request: Request) -> Response:
-    state: State = request.app.state.switchyard
-    raw = await read_json_body(request, state.settings.max_body_bytes)
+def patch_fields(raw: bytes) -> dict[str, Any]:
+    """The fields a PATCH body sets, each checked as SchedulePatch types it; the others stay as they are."""
     changes = decode_body(raw, SchedulePatch)
-    given = {k: v for k, v in msgspec.to_builtins(changes).items() if k in msgspec.json.decode(raw)}
+    return {k: v for k, v in msgspec.to_builtins(changes).items() if k in msgspec.json.decode(raw)}
+
+
+async def apply_patch(name: str, given: dict[str, Any]) -> dict[str, Any] | None:
+    """Change the schedule ``name`` (None: there is none); ApiError 422 names the field that makes it invalid."""
     try:
-        row = await _run(schedules.patch, request.path_params["name"], given)
+        return await _run(schedules.patch, name, given)
     except msgspec.ValidationError as err:
         bad = from_validation_error(err)
         raise invalid(bad.path, bad.message) from None
+
+
+async def update(request: Request) -> Response:
+    state: State = request.app.state.switchyard
+    raw = await read_json_body(request, state.settings.max_body_bytes)
+    row = await apply_patch(request.path_params["name"], patch_fields(raw))
     if row is None:
         raise ApiError(404, "not_found", {"schedule": request.path_params["name"]})
     return json_response(masked(schedules.view(row)))

@@ -12,6 +12,14 @@ ON CONFLICT (name) DO UPDATE
                           THEN schedules.alert_state ELSE 'ok' END
 RETURNING *, (xmax = 0) AS created;
 
+-- name: insert
+-- Create only: a name already taken is left as it is (no row returned).
+INSERT INTO schedules (name, cron, timezone, misfire, enabled, command, command_type, alert, next_fire_at)
+VALUES (%(name)s, %(cron)s, %(timezone)s, %(misfire)s, %(enabled)s, %(command)s, %(command_type)s, %(alert)s,
+        %(next_fire_at)s)
+ON CONFLICT (name) DO NOTHING
+RETURNING *, true AS created;
+
 -- name: get
 SELECT * FROM schedules WHERE name = %(name)s;
 
