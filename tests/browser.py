@@ -2,17 +2,19 @@
 
 A browser test module sets ``pytestmark = REQUIRES_BROWSER``: it is skipped, with the reason, where the
 ``playwright`` package or ``/usr/bin/chromium`` is missing. The fixtures are registered for every test
-module by ``tests/conftest.py``. Screenshots go to tests/output/ (git-ignored).
+module by ``tests/conftest.py``, with ``ui``: the same dashboard over plain HTTP. Screenshots go to
+tests/output/ (git-ignored).
 """
 
 from __future__ import annotations
 
 import importlib.util
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from tests.support import API_KEY
@@ -72,3 +74,32 @@ def log_in(tab: Any, key: str = API_KEY) -> None:
     assert "/ui/login" in tab.url  # no session yet
     tab.fill("#api_key", key)
     tab.click("button[type=submit]")
+
+
+@pytest.fixture()
+def ui(stack: dict[str, str]) -> Iterator[httpx.Client]:
+    """An HTTP client signed in to the dashboard: it has the session cookie and no API key."""
+    from tests.test_ui import browser, sign_in
+
+    with browser(stack) as c:
+        assert sign_in(c).status_code == 303
+        yield c
+
+
+def watch(tab: Any, expected: Callable[[Any], bool] = lambda response: False) -> list[str]:
+    """What goes wrong in the tab from now on: script errors, console errors (a content security policy
+    violation, "Refused to ...", is one) and answers of 400 and over. ``expected(response)`` names the
+    answers a test provokes on purpose (a refused form), which are not problems."""
+    problems: list[str] = []
+    # a failed load is a console error too ("Failed to load resource"): it is judged by its response
+    tab.on(
+        "console",
+        lambda m: (
+            problems.append(m.text) if m.type == "error" and not m.text.startswith("Failed to load resource") else None
+        ),
+    )
+    tab.on("pageerror", lambda e: problems.append(str(e)))
+    tab.on(
+        "response", lambda r: problems.append(f"{r.status} {r.url}") if r.status >= 400 and not expected(r) else None
+    )
+    return problems

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
-from collections.abc import Iterator
+from typing import Any
+from urllib.parse import parse_qs
 
 import httpx
 import psycopg
-import pytest
+import redis
 from psycopg.types.json import Jsonb
 
+from contracts import convert
 from tests.support import API_KEY, wait_for, wait_status
 
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
@@ -31,13 +34,6 @@ def sign_in(ui: httpx.Client, key: str = API_KEY, next_: str = "/ui") -> httpx.R
     form = ui.get("/ui/login")
     assert form.status_code == 200
     return ui.post("/ui/login", data={"csrf": csrf_of(form.text), "api_key": key, "next": next_})
-
-
-@pytest.fixture()
-def ui(stack: dict[str, str]) -> Iterator[httpx.Client]:
-    with browser(stack) as c:
-        assert sign_in(c).status_code == 303
-        yield c
 
 
 def test_a_wrong_key_is_refused_with_no_session(stack: dict[str, str]) -> None:
@@ -61,6 +57,30 @@ def test_the_right_key_opens_a_session_that_is_not_the_key(stack: dict[str, str]
         assert "secure" not in flags  # plain http here; https requests get Secure
         assert API_KEY not in cookie
         assert c.get("/ui/jobs").status_code == 200
+
+
+def test_repeated_wrong_keys_are_refused_for_a_while(stack: dict[str, str]) -> None:
+    from ingress.ui.login import MAX_FAILURES
+
+    failures = redis.Redis.from_url(stack["REDIS_URL"])
+    failures.delete("switchyard:ui:login-failures:127.0.0.1")
+    try:
+        with browser(stack) as c:
+            for _ in range(MAX_FAILURES):
+                assert sign_in(c, key="guess").status_code == 403
+            # now even the right key is turned away from this address until the window ends
+            refused = sign_in(c)
+            assert refused.status_code == 429 and 0 < int(refused.headers["retry-after"]) <= 600
+            assert "Too many failed sign-ins" in refused.text and "sy_session=" not in refused.headers.get(
+                "set-cookie", ""
+            )
+            failures.delete("switchyard:ui:login-failures:127.0.0.1")
+            # a wrong key, then the right one: the success forgives the mistake
+            assert sign_in(c, key="typo").status_code == 403
+            assert sign_in(c).status_code == 303
+            assert failures.exists("switchyard:ui:login-failures:127.0.0.1") == 0
+    finally:
+        failures.delete("switchyard:ui:login-failures:127.0.0.1")
 
 
 def test_next_never_leaves_the_dashboard(stack: dict[str, str]) -> None:
@@ -340,3 +360,44 @@ def test_the_pipelines_page_shows_the_catalog(ui: httpx.Client, stack: dict[str,
     run = html[html.index(f'data-run="{run_id}"') :]
     assert "90.0 s" in run[:400] and ">1234<" in run and ">850<" in run and ">56<" in run
     assert 'data-table="retail.sales"' in html and 'data-table="mart.daily_sales"' in html
+
+
+def submit_links(html: str) -> list[dict[str, Any]]:
+    """The commands the page's links to a filled-in Submit form carry (a link naming a type alone opens
+    an empty form, and is not one of them)."""
+    commands = []
+    for href in re.findall(r'href="/ui/submit\?([^"]+)"', html):
+        query = parse_qs(href.replace("&amp;", "&"))
+        if "command" in query:
+            commands.append({**json.loads(query["command"][0]), "type": query["type"][0]})
+    return commands
+
+
+def test_the_pipelines_page_links_to_valid_commands(ui: httpx.Client, client: httpx.Client) -> None:
+    commands = submit_links(ui.get("/ui/pipelines").text)
+    node = {"type": "pipelines.run", "pipeline_id": "daily_sales", "nodes": ["category_sales"]}
+    assert node in commands
+    assert {"type": "pipelines.setup"} in commands
+    for command in commands:
+        # each is a command the API accepts as it is (validated only: the job is cancelled at once)
+        accepted = client.post("/v1/commands", json=command)
+        assert accepted.status_code == 202, (command, accepted.text)
+        client.post(f"/v1/jobs/{accepted.json()['id']}/cancel")
+
+
+def test_the_forecasts_page_lists_forecast_jobs_with_what_they_made(
+    ui: httpx.Client, client: httpx.Client, stack: dict[str, str]
+) -> None:
+    job_id = seed_forecast(client, stack["DATABASE_URL"])
+    html = ui.get("/ui/forecasts").text
+    row = html[html.index(f'<tr data-job="{job_id}">') :]
+    row = row[: row.index("</tr>")]
+    assert ">1<" in row and "AutoETS" in row and "local" in row and f'href="/ui/forecasts/{job_id}"' in row
+    # a job of another queue is not listed
+    other = client.post("/v1/commands", json={"type": "system.noop"}).json()["id"]
+    assert other not in ui.get("/ui/forecasts").text
+    commands = submit_links(html)
+    assert {c["type"] for c in commands} == {"forecast.forecast", "forecast.anomalies"}
+    for command in commands:
+        convert(command)  # the examples offered are valid as they stand
+    assert ui.get("/ui/forecasts?cursor=nonsense").status_code == 422

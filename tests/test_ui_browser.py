@@ -6,7 +6,7 @@ from typing import Any
 
 import httpx
 
-from tests.browser import REQUIRES_BROWSER, TIMEOUT_MS, expect, log_in, shot
+from tests.browser import REQUIRES_BROWSER, TIMEOUT_MS, expect, log_in, shot, watch
 from tests.support import API_KEY, wait_status
 from tests.test_ui import seed_forecast, seed_model
 
@@ -65,21 +65,12 @@ def test_retry_a_dead_job(page: Any, client: httpx.Client, stack: dict[str, str]
 
 
 def test_open_a_forecast_chart_and_a_model_chart(page: Any, client: httpx.Client, stack: dict[str, str]) -> None:
-    # the content security policy forbids inline code: a violation ("Refused to ...") is a console error;
-    # failed loads are seen as responses (the browser's own /favicon.ico probe is not one of ours)
-    problems: list[str] = []
-    page.on(
-        "console",
-        lambda m: (
-            problems.append(m.text) if m.type == "error" and not m.text.startswith("Failed to load resource") else None
-        ),
-    )
-    page.on("pageerror", lambda e: problems.append(str(e)))
-    page.on("response", lambda r: problems.append(f"{r.status} {r.url}") if r.status >= 400 else None)
+    # the page names its icon, so the browser does not probe /favicon.ico: no failed load at all
+    problems = watch(page)
     job_id = seed_forecast(client, stack["DATABASE_URL"])
     log_in(page)
-    page.goto(f"/ui/jobs/{job_id}")
-    page.click("#forecast-link")
+    page.click("nav >> text=Forecasts")
+    page.click(f"tr[data-job='{job_id}'] >> text=chart")
     chart = page.locator("[data-series='sales'] canvas")
     expect(chart).to_be_visible()
     assert "history" in page.locator("[data-series='sales']").inner_text()

@@ -12,7 +12,7 @@ from starlette.responses import RedirectResponse
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from ingress.ui import forecasts, jobs, login, models, overview, pipelines, schedules, submit
+from ingress.ui import forecasts, gooddata, jobs, login, models, overview, pipelines, schedules, submit
 from ingress.ui.paths import PREFIX, is_ui_path
 
 __all__ = ["PREFIX", "ROUTES", "is_ui_path"]
@@ -34,14 +34,23 @@ ROUTES = [
     Route("/ui/jobs/{job_id}/retry", jobs.retry, methods=["POST"]),
     Route("/ui/jobs/{job_id}/artifact", jobs.artifact, methods=["GET"]),
     Route("/ui/submit", submit.submit_form, methods=["GET"]),
+    Route("/ui/submit/schema", submit.submit_schema, methods=["GET"]),
     Route("/ui/submit", submit.submit, methods=["POST"]),
     Route("/ui/schedules", schedules.schedule_list, methods=["GET"]),
+    Route("/ui/schedules", schedules.create, methods=["POST"]),
+    Route("/ui/schedules/{name}", schedules.schedule_page, methods=["GET"]),
+    Route("/ui/schedules/{name}", schedules.edit, methods=["POST"]),
     Route("/ui/schedules/{name}/enable", schedules.enable, methods=["POST"]),
     Route("/ui/schedules/{name}/disable", schedules.disable, methods=["POST"]),
+    Route("/ui/schedules/{name}/delete", schedules.delete, methods=["POST"]),
+    Route("/ui/cron/describe", schedules.describe, methods=["GET"]),
     Route("/ui/pipelines", pipelines.pipeline_list, methods=["GET"]),
+    Route("/ui/gooddata", gooddata.workspace_tree, methods=["GET"]),
+    Route("/ui/gooddata/refresh", gooddata.refresh_tree, methods=["POST"]),
     Route("/ui/models", models.model_list, methods=["GET"]),
     Route("/ui/models/{model_id}", models.model_page, methods=["GET"]),
     Route("/ui/models/{model_id}/data", models.model_data, methods=["GET"]),
+    Route("/ui/forecasts", forecasts.forecast_list, methods=["GET"]),
     Route("/ui/forecasts/{job_id}", forecasts.forecast_page, methods=["GET"]),
     Route("/ui/forecasts/{job_id}/data", forecasts.forecast_data, methods=["GET"]),
     Mount("/ui/static", StaticFiles(directory=Path(__file__).parent / "static"), name="ui-static"),

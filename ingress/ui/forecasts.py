@@ -17,7 +17,10 @@ from starlette.responses import Response
 from contracts.forecast import parse_start
 from ingress.errors import ApiError, json_response
 from ingress.routes import forecasts as forecasts_api
+from ingress.ui import queries
+from ingress.ui.jobs import PAGE_SIZE
 from ingress.ui.web import SECURITY_HEADERS, error_page, page, render, state_of
+from workers.jobstore import BadCursor, JobFilter
 
 #: series drawn per page (each its own chart); more are a "next" link away
 SERIES_PER_PAGE = 12
@@ -29,6 +32,41 @@ TYPES = forecasts_api._TYPES  # one list of the forecast job types
 def _message(err: ApiError) -> str:
     detail = err.detail
     return str(detail.get("message") if isinstance(detail, dict) else detail) or err.error
+
+
+#: a small example to start a new forecast from (the operator edits it on the Submit form)
+EXAMPLE = {
+    "source": {
+        "kind": "inline",
+        "series": [
+            {"series_id": "sales", "start": "2026-01-01", "freq": "D", "values": [12, 14, 13, 15, 16, 18, 17] * 3}
+        ],
+    },
+    "prediction_length": 7,
+}
+
+
+@page
+async def forecast_list(request: Request) -> Response:
+    """The newest forecast and anomaly jobs (the forecast queue's jobs, from the job listing's indexes)."""
+    state = state_of(request)
+    cursor = request.query_params.get("cursor") or None
+    try:
+        jobs, next_cursor = await state.jobs.list(JobFilter(queue="forecast"), limit=PAGE_SIZE, cursor=cursor)
+    except BadCursor as err:
+        return error_page(request, 422, "Bad cursor", f"cursor: {err}")
+    async with state.pool.connection() as conn:
+        rows = await (await conn.execute(queries.FORECAST_SUMMARIES, {"job_ids": [j.id for j in jobs]})).fetchall()
+    summaries = {r["job_id"]: r for r in rows}
+    return render(
+        request,
+        "forecasts.html",
+        jobs=jobs,
+        summaries=summaries,
+        next_cursor=next_cursor,
+        first=cursor is None,
+        example=EXAMPLE,
+    )
 
 
 @page

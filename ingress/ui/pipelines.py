@@ -3,6 +3,7 @@ rows and durations, and the catalog's tables with their row counts and watermark
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 import anyio
@@ -87,4 +88,5 @@ async def pipeline_list(request: Request) -> Response:
             table = cat.tables[name]
             count = await _row_count(conn, table)
             tables.append({"table": table, "watermark": by_table.get(name), **count})
-    return render(request, "pipelines.html", pipelines=pipelines, tables=tables, version=cat.version)
+    today = dt.datetime.now(dt.UTC).date().isoformat()
+    return render(request, "pipelines.html", pipelines=pipelines, tables=tables, version=cat.version, today=today)

@@ -32,3 +32,32 @@ SELECT computed_at, job_id, schedule, n, metrics
 
 #: an estimate of a table's rows, for a table too large to count in time
 ESTIMATE = "SELECT greatest(reltuples, 0)::bigint AS estimate FROM pg_class WHERE oid = to_regclass(%(name)s)"
+
+#: the newest jobs the ticker emitted for one schedule: an ordered walk of jobs_schedule_created_idx
+#: (partial on `options->>'schedule' IS NOT NULL`, which the equality implies) that stops at the limit
+SCHEDULE_RUNS = """
+SELECT id, status, attempts, options->>'scheduled_at' AS slot, created_at, started_at, finished_at
+  FROM jobs
+ WHERE options->>'schedule' = %(name)s
+ ORDER BY created_at DESC
+ LIMIT %(limit)s
+"""
+
+#: the newest views of the whole organisation's workspace tree (uses jobs_type_created_idx); the page
+#: shows the newest that succeeded and says when a newer one is still on its way
+WORKSPACE_VIEWS = """
+SELECT id, status, result, created_at, finished_at FROM jobs
+ WHERE type = 'gooddata.workspace.view' AND command->>'workspace_id' IS NULL
+   AND (status = 'succeeded' OR created_at > %(since)s)
+ ORDER BY created_at DESC, id DESC
+ LIMIT %(limit)s
+"""
+
+#: what each listed forecast job produced, per job (uses the primary key of forecast_series)
+FORECAST_SUMMARIES = """
+SELECT job_id, count(*) AS series, string_agg(DISTINCT model, ', ') AS models,
+       string_agg(DISTINCT backend, ', ') AS backends, sum(anomalies) AS anomalies
+  FROM forecast_series
+ WHERE job_id = ANY(%(job_ids)s)
+ GROUP BY job_id
+"""

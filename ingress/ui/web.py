@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import secrets
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, quote
+from urllib.parse import parse_qsl, quote, urlencode
 
 import redis.asyncio as aioredis
 from jinja2 import Environment, FileSystemLoader, select_autoescape
@@ -26,6 +27,14 @@ TEMPLATES = Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
+
+
+def submit_link(type_: str, **fields: Any) -> str:
+    """A link to the Submit form with this command filled in (the operator reviews it, then sends it)."""
+    return "/ui/submit?" + urlencode({"type": type_, "command": json.dumps(fields, separators=(",", ":"))})
+
+
+TEMPLATES.globals["submit_link"] = submit_link
 
 # no inline script or style anywhere: the policy can forbid them, so injected markup cannot run
 SECURITY_HEADERS = {
