@@ -360,6 +360,11 @@ def test_the_pipelines_page_shows_the_catalog(ui: httpx.Client, stack: dict[str,
     run = html[html.index(f'data-run="{run_id}"') :]
     assert "90.0 s" in run[:400] and ">1234<" in run and ">850<" in run and ">56<" in run
     assert 'data-table="retail.sales"' in html and 'data-table="mart.daily_sales"' in html
+    # the drawn DAG: a box per node, an edge per dependency
+    drawn = html[html.index('aria-label="the DAG of daily_sales"') :]
+    drawn = drawn[: drawn.index("</svg>")]
+    assert 'data-dag-node="daily_sales"' in drawn and 'data-dag-node="category_sales"' in drawn
+    assert drawn.count('class="edge"') >= 1
 
 
 def submit_links(html: str) -> list[dict[str, Any]]:

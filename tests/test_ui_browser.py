@@ -91,3 +91,14 @@ def test_sign_out(page: Any) -> None:
     page.wait_for_url("**/ui/login")
     page.goto("/ui/schedules")
     assert "/ui/login" in page.url
+
+
+def test_the_pipelines_page_draws_each_dag(page: Any) -> None:
+    problems = watch(page)
+    log_in(page)
+    page.click("nav >> text=Pipelines")
+    drawing = page.locator("svg[aria-label='the DAG of daily_sales']")
+    expect(drawing).to_be_visible()
+    assert drawing.locator("[data-dag-node]").count() >= 2
+    shot(page, "pipelines")
+    assert problems == [], "\n".join(problems)

@@ -1,5 +1,5 @@
-"""Pipelines: each pipeline of the catalog as its nodes in run order, its latest runs with per-node
-rows and durations, and the catalog's tables with their row counts and watermarks."""
+"""Pipelines: each pipeline of the catalog as its DAG (drawn, and its nodes in run order), its latest
+runs with per-node rows and durations, and the catalog's tables with their row counts and watermarks."""
 
 from __future__ import annotations
 
@@ -14,21 +14,13 @@ from starlette.responses import Response
 
 from ingress.errors import ApiError
 from ingress.routes.pipelines import SQL, current_catalog
-from ingress.ui import queries
+from ingress.ui import dag, queries
 from ingress.ui.web import error_page, page, render, state_of
 from workers.pipelines import catalog
 
 RUNS_SHOWN = 10
 #: a count that takes longer falls back to the planner's estimate (shown as such)
 COUNT_TIMEOUT_MS = 1000
-
-
-def _depths(pipeline: catalog.Pipeline) -> dict[str, int]:
-    """Indentation of each node: one deeper than its deepest dependency (nodes are in run order)."""
-    depth: dict[str, int] = {}
-    for node in pipeline.nodes.values():
-        depth[node.id] = 1 + max((depth.get(d, 0) for d in node.depends_on), default=-1)
-    return depth
 
 
 async def _row_count(conn: psycopg.AsyncConnection[Any], table: catalog.Table) -> dict[str, Any]:
@@ -79,7 +71,11 @@ async def pipeline_list(request: Request) -> Response:
             for run in runs:
                 if run["finished_at"] and run["started_at"]:
                     run["duration_s"] = (run["finished_at"] - run["started_at"]).total_seconds()
-            pipelines.append({"pipeline": pipeline, "depths": _depths(pipeline), "runs": runs})
+            nodes = [(n.id, n.target, n.depends_on) for n in pipeline.nodes.values()]
+            latest = {n["node"]: n["status"] for n in runs[0]["nodes"]} if runs else {}
+            pipelines.append(
+                {"pipeline": pipeline, "depths": dag.depths(nodes), "drawing": dag.layout(nodes, latest), "runs": runs}
+            )
         names = sorted(cat.tables)
         marks = await (await conn.execute(SQL["watermarks"], {"tables": names})).fetchall()
         by_table = {m["table_name"]: m for m in marks}
