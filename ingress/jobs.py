@@ -74,7 +74,7 @@ class AsyncJobs:
             async with self.redis.pipeline(transaction=False) as pipe:
                 pipe.set(mirror_key(job.id), encode(job), ex=self.ttl_s)
                 if ended:
-                    throughput.count(pipe, self.namespace, [(job.queue, job.status)])
+                    throughput.count(pipe, self.namespace, [job])
                 await pipe.execute()
         except aioredis.RedisError as err:
             log.warning("status mirror unavailable for job %s: %s", job.id, err.__class__.__name__)
@@ -107,17 +107,9 @@ class AsyncJobs:
         async with self.pool.connection() as conn:
             return page(await (await conn.execute(query, params)).fetchall(), limit)
 
-    async def counts(self) -> list[dict[str, Any]]:
-        async with self.pool.connection() as conn:
-            return await (await conn.execute(SQL["count_by_status"])).fetchall()
-
     async def open_counts(self) -> list[dict[str, Any]]:
         async with self.pool.connection() as conn:
             return await (await conn.execute(SQL["count_open"])).fetchall()
-
-    async def durations(self) -> list[dict[str, Any]]:
-        async with self.pool.connection() as conn:
-            return await (await conn.execute(SQL["durations"])).fetchall()
 
     # -- enqueued marks are batched: one UPDATE per burst of requests, not one per request.
     # A mark lost with the process only makes the sweeper send the message again.

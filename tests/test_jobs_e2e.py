@@ -141,10 +141,35 @@ def test_metrics_show_requests_jobs_queues_and_durations(client: httpx.Client) -
     poll(client, job_id, {"succeeded"})
     text = client.get("/metrics").text
     assert 'switchyard_http_requests_total{method="POST",route="/v1/commands",status="202"}' in text
-    succeeded = [
-        line for line in text.splitlines() if line.startswith('switchyard_jobs{queue="system",status="succeeded"}')
-    ]
-    assert succeeded and float(succeeded[0].split()[-1]) >= 1
+    assert value(text, 'switchyard_jobs_ended_total{queue="system",status="succeeded"}') >= 1
+    assert 'switchyard_jobs{queue="system",status="queued"}' in text
     assert 'switchyard_queue_messages{queue="system",state="ready"}' in text
-    assert 'switchyard_job_duration_seconds_bucket{le="+Inf",queue="system"}' in text
+    assert value(text, 'switchyard_job_duration_seconds_count{queue="system"}') >= 1
     assert "switchyard_broker_up 1.0" in text
+    # the counters move with the jobs: two more no-ops, two more endings and two more timed runs
+    before = {
+        name: value(text, name)
+        for name in (
+            'switchyard_jobs_ended_total{queue="system",status="succeeded"}',
+            'switchyard_job_duration_seconds_count{queue="system"}',
+            'switchyard_job_duration_seconds_bucket{le="+Inf",queue="system"}',
+        )
+    }
+    for _ in range(2):
+        poll(client, client.post("/v1/commands", json={"type": "system.noop"}).json()["id"], {"succeeded"})
+
+    def counted() -> str | None:
+        # the counters are written just after the batch's commit: the job can read succeeded first
+        text = client.get("/metrics").text
+        return text if all(value(text, name) >= was + 2 for name, was in before.items()) else None
+
+    after = wait_for(counted, timeout=10, what="the endings counted")
+    # a no-op runs in well under 10 s: it lands in that bucket too
+    assert value(after, 'switchyard_job_duration_seconds_bucket{le="10",queue="system"}') >= 2
+
+
+def value(text: str, series: str) -> float:
+    """The value of one series in Prometheus' text format (AssertionError when it is missing)."""
+    found = [line for line in text.splitlines() if line.startswith(series + " ")]
+    assert found, f"{series} is not in /metrics"
+    return float(found[0].split()[-1])

@@ -206,7 +206,7 @@ class JobStore:
                     if job.status in MIRRORED:
                         pipe.set(mirror_key(job.id), encode(job), ex=self.ttl)
                 # the dashboard's per-minute counts ride along: no round trip of their own
-                throughput.count(pipe, self.namespace, [(job.queue, job.status) for job in jobs.values()])
+                throughput.count(pipe, self.namespace, jobs.values())
                 pipe.execute()
         except redis.RedisError as err:
             log.warning("status mirror unavailable for %d jobs: %s", len(rows), err.__class__.__name__)

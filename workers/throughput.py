@@ -1,10 +1,16 @@
-"""Finished jobs per queue and minute, counted in Redis: the dashboard's last hour of throughput.
+"""Jobs ended per queue, counted in Redis: the dashboard's last hour and the /metrics counters.
 
-Counting the jobs table for this would scan millions of rows on every refresh. Instead each job
-ending adds one to ``switchyard:<ns>:stats:<queue>:<minute>`` (a hash: succeeded, failed, dead,
-cancelled), queued in the same Redis pipeline that mirrors the finished batch, so it costs no
-extra round trip. ``<ns>`` is BROKER_NAMESPACE (deployments sharing a Redis keep their own counts);
-``<minute>`` is the epoch second the minute starts. Buckets expire after two hours.
+Counting the jobs table for this would scan millions of rows on every refresh and every scrape.
+Instead each job ending adds one, in the same Redis pipeline that mirrors the finished batch (no
+extra round trip), to
+
+- ``switchyard:<ns>:stats:<queue>:<minute>``: a hash of succeeded, failed, dead, cancelled for
+  that minute (``<minute>``: the epoch second it starts), expiring after two hours;
+- ``switchyard:<ns>:totals:<queue>``: the same counts since the key was made, and the run time of
+  the jobs that ran to an end (a histogram: ``run_le_<bound>`` per bucket, ``run_count``,
+  ``run_ms``), which /metrics reports as counters (a Redis flush reads as a counter reset).
+
+``<ns>`` is BROKER_NAMESPACE (deployments sharing a Redis keep their own counts).
 
 ``failed`` counts attempts that failed and will be retried; the other three count jobs that ended.
 A job store transition happens once per job and status (it only moves a ``running`` job), so a
@@ -13,10 +19,11 @@ redelivered message is not counted twice.
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 import msgspec
 
@@ -28,6 +35,19 @@ WINDOW = 60
 TTL_S = 2 * 3600
 COUNTED = (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.DEAD, JobStatus.CANCELLED)
 _COUNTED = frozenset(s.value for s in COUNTED)
+#: upper bounds (seconds) of the run-time histogram's buckets; a longer run counts in +Inf only
+RUN_BUCKETS = (0.01, 0.1, 1.0, 10.0, 60.0, 600.0)
+#: the endings whose run time is measured: the job ran, from its start to this end
+_TIMED = frozenset({JobStatus.SUCCEEDED.value, JobStatus.DEAD.value})
+
+
+class Ended(Protocol):
+    """What is counted of a job that ended (contracts.Job is one)."""
+
+    queue: str
+    status: Any
+    started_at: dt.datetime | None
+    finished_at: dt.datetime | None
 
 
 def minute_of(at: float) -> int:
@@ -38,14 +58,36 @@ def key(namespace: str, queue: str, minute: int) -> str:
     return f"switchyard:{namespace}:stats:{queue}:{minute}"
 
 
-def count(pipe: Any, namespace: str, ended: Iterable[tuple[str, str]], at: float | None = None) -> None:
-    """Queue the increments for (queue, status) pairs on a Redis pipeline (sync or asyncio); the
-    caller executes it. One HINCRBY per queue and status, one EXPIRE per touched bucket."""
+def totals_key(namespace: str, queue: str) -> str:
+    return f"switchyard:{namespace}:totals:{queue}"
+
+
+def _run_field(seconds: float) -> str | None:
+    return next((f"run_le_{bound:g}" for bound in RUN_BUCKETS if seconds <= bound), None)
+
+
+def count(pipe: Any, namespace: str, jobs: Iterable[Ended], at: float | None = None) -> None:
+    """Queue the increments for these jobs' endings on a Redis pipeline (sync or asyncio); the
+    caller executes it. Summed per queue first: one HINCRBY per queue and field, one EXPIRE per
+    touched minute."""
     minute = minute_of(time.time() if at is None else at)
-    tally = Counter((queue, str(status)) for queue, status in ended if str(status) in _COUNTED)
-    for (queue, status), n in sorted(tally.items()):
-        pipe.hincrby(key(namespace, queue, minute), status, n)
-    for queue in sorted({queue for queue, _ in tally}):
+    tally: Counter[tuple[str, str]] = Counter()
+    for job in jobs:
+        status = str(getattr(job.status, "value", job.status))
+        if status not in _COUNTED:
+            continue
+        tally[(job.queue, status)] += 1
+        if status in _TIMED and job.started_at is not None and job.finished_at is not None:
+            seconds = max(0.0, (job.finished_at - job.started_at).total_seconds())
+            tally[(job.queue, "run_count")] += 1
+            tally[(job.queue, "run_ms")] += round(seconds * 1000)
+            if (field := _run_field(seconds)) is not None:
+                tally[(job.queue, field)] += 1
+    for (queue, field), n in sorted(tally.items()):
+        if field in _COUNTED:
+            pipe.hincrby(key(namespace, queue, minute), field, n)
+        pipe.hincrby(totals_key(namespace, queue), field, n)
+    for queue in sorted({queue for queue, field in tally if field in _COUNTED}):
         pipe.expire(key(namespace, queue, minute), TTL_S)
 
 
@@ -117,3 +159,35 @@ def read(queues: Sequence[str], minutes: Sequence[int], replies: Sequence[dict[A
 
 def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
+
+
+class Totals(msgspec.Struct, frozen=True):
+    """One queue's counts since its totals key was made."""
+
+    queue: str
+    ended: dict[str, int]
+    #: cumulative counts per bound of RUN_BUCKETS, then the count of every timed run (+Inf)
+    run_buckets: list[int]
+    run_seconds: float
+
+
+def ask_totals(pipe: Any, namespace: str, queues: Sequence[str]) -> None:
+    for queue in queues:
+        pipe.hgetall(totals_key(namespace, queue))
+
+
+def read_totals(queues: Sequence[str], replies: Sequence[dict[Any, Any]]) -> dict[str, Totals]:
+    found: dict[str, Totals] = {}
+    for queue, raw in zip(queues, replies, strict=True):
+        fields = {_text(k): int(v) for k, v in (raw or {}).items()}
+        cumulative, running = [], 0
+        for bound in RUN_BUCKETS:
+            running += fields.get(f"run_le_{bound:g}", 0)
+            cumulative.append(running)
+        found[queue] = Totals(
+            queue=queue,
+            ended={status: fields.get(status, 0) for status in sorted(_COUNTED)},
+            run_buckets=[*cumulative, fields.get("run_count", 0)],
+            run_seconds=fields.get("run_ms", 0) / 1000,
+        )
+    return found

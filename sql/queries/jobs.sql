@@ -67,29 +67,12 @@ SELECT * FROM jobs
  LIMIT %(limit)s
    FOR UPDATE SKIP LOCKED;
 
--- name: count_by_status
-SELECT queue, status, count(*) AS n FROM jobs GROUP BY queue, status;
-
 -- name: count_open
 -- The jobs that still need something (to run, or an operator): cheap at any table size,
 -- because each status is read from jobs_status_created_idx and finished jobs are not read.
 SELECT queue, status, count(*) AS n FROM jobs
  WHERE status IN ('queued', 'running', 'failed', 'dead')
  GROUP BY queue, status;
-
--- name: durations
--- Job duration of finished jobs per queue, bucketed for the Prometheus histogram.
-SELECT queue, count(*) AS n,
-       coalesce(sum(extract(epoch FROM finished_at - started_at)), 0) AS total_s,
-       count(*) FILTER (WHERE finished_at - started_at <= interval '0.01 s') AS le_0_01,
-       count(*) FILTER (WHERE finished_at - started_at <= interval '0.1 s') AS le_0_1,
-       count(*) FILTER (WHERE finished_at - started_at <= interval '1 s') AS le_1,
-       count(*) FILTER (WHERE finished_at - started_at <= interval '10 s') AS le_10,
-       count(*) FILTER (WHERE finished_at - started_at <= interval '60 s') AS le_60,
-       count(*) FILTER (WHERE finished_at - started_at <= interval '600 s') AS le_600
-  FROM jobs
- WHERE finished_at IS NOT NULL AND started_at IS NOT NULL
- GROUP BY queue;
 
 -- name: insert_many
 -- The ticker's slots: many jobs in one statement; existing ids (a slot recorded before) are left alone.
