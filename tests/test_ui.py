@@ -298,7 +298,9 @@ def test_a_model_page_charts_its_metrics_with_the_alert_threshold(
     accuracy = next(s for s in body["series"] if s["label"] == "accuracy")
     assert accuracy["values"] == [0.91, 0.85, 0.78]
     assert [(t["metric"], t["direction"], t["threshold"]) for t in body["thresholds"]] == [("accuracy", "below", 0.8)]
-    assert model_id in ui.get("/ui/models").text
+    listed = ui.get("/ui/models").text
+    row = listed[listed.index(f'<tr data-model="{model_id}">') :]
+    assert ">0.7800<" in row[: row.index("</tr>")]  # the latest computation's accuracy
     assert ui.get("/ui/models/not-a-uuid").status_code == 404
     assert ui.get("/ui/models/not-a-uuid/data").status_code == 404
     # a model with no history and no alert: an empty page, not an error

@@ -147,3 +147,21 @@ def test_bad_filters_name_the_field(seeded: str, stack: dict[str, str], client: 
     assert listed.status_code == 200
     items = listed.json()["items"]
     assert items and all(i["queue"] == "forecast" and i["created_at"] < "2001-01-02" for i in items)
+
+
+def test_the_models_list_skips_through_the_history_index(seeded: str) -> None:
+    from ingress.ui import queries
+
+    with psycopg.connect(seeded) as conn:
+        # 50 models with 200 computations each, in a transaction that is rolled back
+        conn.execute(
+            "INSERT INTO metric_history (job_id, model_id, n, rows, metrics, computed_at)"
+            " SELECT 'scale-h' || g, md5((g % 50)::text)::uuid, 10, 10, '{}', now() - g * interval '1 minute'"
+            "   FROM generate_series(1, 10000) g"
+        )
+        conn.execute("ANALYZE metric_history")
+        shown = "\n".join(r[0] for r in conn.execute("EXPLAIN " + queries.MODELS, {"limit": 200}).fetchall())
+        listed = conn.execute(queries.MODELS, {"limit": 200}).fetchall()
+        conn.rollback()
+    assert "Seq Scan on metric_history" not in shown, shown
+    assert len({row[0] for row in listed}) >= 50

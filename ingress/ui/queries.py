@@ -12,12 +12,24 @@ SELECT name, alert, alert_state, enabled FROM schedules
  ORDER BY name
 """
 
-#: the models with metric history, newest computation first (one row per model)
+#: the models with metric history, newest computation first, each with its latest computation. The
+#: history grows by a row per computation forever, so the distinct models are walked through
+#: metric_history_model_idx one at a time (a skip scan) instead of grouping the whole table
 MODELS = """
-SELECT model_id, max(computed_at) AS last_computed_at, count(*) AS computations
-  FROM metric_history
- GROUP BY model_id
- ORDER BY max(computed_at) DESC
+WITH RECURSIVE models AS (
+    (SELECT model_id FROM metric_history ORDER BY model_id LIMIT 1)
+    UNION ALL
+    SELECT (SELECT h.model_id FROM metric_history h WHERE h.model_id > m.model_id ORDER BY h.model_id LIMIT 1)
+      FROM models m
+     WHERE m.model_id IS NOT NULL
+)
+SELECT m.model_id, latest.computed_at AS last_computed_at, latest.n, latest.metrics
+  FROM models m
+ CROSS JOIN LATERAL (
+       SELECT computed_at, n, metrics FROM metric_history h
+        WHERE h.model_id = m.model_id ORDER BY computed_at DESC LIMIT 1) latest
+ WHERE m.model_id IS NOT NULL
+ ORDER BY latest.computed_at DESC
  LIMIT %(limit)s
 """
 
