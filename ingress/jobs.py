@@ -102,6 +102,19 @@ class AsyncJobs:
             await self.forget(job.id)
         return job, row
 
+    async def retry_dead(self, where: JobFilter, limit: int) -> list[tuple[Job, dict[str, Any]]]:
+        """Queue again the newest ``limit`` dead jobs the filter selects; each job and its row."""
+        query, params = list_query(msgspec.structs.replace(where, status="dead"), limit=limit, cursor=None)
+        async with self.pool.connection() as conn:
+            ids = [r["id"] for r in await (await conn.execute(query, params)).fetchall()][:limit]
+            rows = await (await conn.execute(SQL["retry_many"], {"ids": ids})).fetchall() if ids else []
+        if rows:
+            try:
+                await self.redis.delete(*(mirror_key(r["id"]) for r in rows))  # they move again
+            except aioredis.RedisError as err:
+                log.warning("status mirror unavailable for %d retried jobs: %s", len(rows), err.__class__.__name__)
+        return [(to_job(r), r) for r in rows]
+
     async def list(self, where: JobFilter, *, limit: int, cursor: str | None) -> tuple[list[Job], str | None]:
         query, params = list_query(where, limit=limit, cursor=cursor)
         async with self.pool.connection() as conn:

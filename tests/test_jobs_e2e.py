@@ -173,3 +173,35 @@ def value(text: str, series: str) -> float:
     found = [line for line in text.splitlines() if line.startswith(series + " ")]
     assert found, f"{series} is not in /metrics"
     return float(found[0].split()[-1])
+
+
+def dead_jobs(client: httpx.Client, n: int) -> tuple[str, list[str]]:
+    """``n`` jobs that die (MAX_RETRIES=2: attempts 1-3 fail) and succeed when run a 4th time, and a
+    creation time before them that no earlier test's job has."""
+    marker = client.post("/v1/commands", json={"type": "system.noop"}).json()["id"]
+    since = client.get(f"/v1/jobs/{marker}").json()["created_at"]
+    ids = [
+        client.post("/v1/commands", json={"type": "system.fail", "succeed_on_attempt": 4}).json()["id"]
+        for _ in range(n)
+    ]
+    for job_id in ids:
+        poll(client, job_id, {"dead"})
+    return since, ids
+
+
+def test_dead_jobs_are_retried_in_bulk_by_filter(client: httpx.Client) -> None:
+    since, ids = dead_jobs(client, 3)
+    for bad, field in ((("status", "queued"),), "status"), ((("limit", "0"),), "limit"), ((("color", "red"),), "color"):
+        refused = client.post("/v1/jobs/retry", params=dict(bad))
+        assert refused.status_code == 422 and refused.json()["detail"]["path"] == field
+    # only the dead jobs of this filter: system.fail created from `since` on
+    answer = client.post("/v1/jobs/retry", params={"type": "system.fail", "since": since, "limit": 2})
+    assert answer.status_code == 202
+    first = answer.json()
+    assert first["retried"] == 2 and set(first["ids"]) < set(ids)
+    rest = client.post("/v1/jobs/retry", params={"queue": "system", "type": "system.fail", "since": since}).json()
+    assert rest["retried"] == 1 and set(first["ids"]) | set(rest["ids"]) == set(ids)
+    for job_id in ids:
+        assert poll(client, job_id, {"succeeded"})["attempts"] == 4
+    # nothing dead is left there: a second pass retries nothing
+    assert client.post("/v1/jobs/retry", params={"type": "system.fail", "since": since}).json()["retried"] == 0

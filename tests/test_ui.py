@@ -408,3 +408,23 @@ def test_the_forecasts_page_lists_forecast_jobs_with_what_they_made(
     for command in commands:
         convert(command)  # the examples offered are valid as they stand
     assert ui.get("/ui/forecasts?cursor=nonsense").status_code == 422
+
+
+def test_dead_jobs_of_a_filter_are_retried_from_the_list(
+    ui: httpx.Client, client: httpx.Client, stack: dict[str, str]
+) -> None:
+    from tests.test_jobs_e2e import dead_jobs
+
+    since, ids = dead_jobs(client, 2)
+    listing = ui.get("/ui/jobs", params={"status": "dead", "type": "system.fail", "since": since})
+    assert 'id="retry-dead"' in listing.text
+    assert 'id="retry-dead"' not in ui.get("/ui/jobs", params={"status": "queued"}).text  # dead lists only
+    form = {"csrf": csrf_of(listing.text), "type": "system.fail", "since": since, "queue": "", "until": ""}
+    assert ui.post("/ui/jobs/retry", data={**form, "csrf": "forged"}).status_code == 403
+    assert all(client.get(f"/v1/jobs/{i}").json()["status"] == "dead" for i in ids)  # the forged form did nothing
+    answer = ui.post("/ui/jobs/retry", data=form)
+    assert answer.status_code == 303 and "retried=2" in answer.headers["location"]
+    for job_id in ids:
+        assert wait_status(stack["DATABASE_URL"], job_id, {"succeeded"})["attempts"] == 4
+    bad = ui.post("/ui/jobs/retry", data={**form, "since": "whenever"})
+    assert bad.status_code == 422 and "since" in bad.text

@@ -17,6 +17,8 @@ from workers.jobstore import BadCursor, JobFilter, aware_time
 from workers.submission import message_for
 
 MAX_LIMIT = 500
+#: dead jobs one bulk retry queues again at most
+MAX_RETRY = 1000
 STATUSES = [s.value for s in JobStatus]
 
 
@@ -60,17 +62,22 @@ def read_filter(q: Mapping[str, str]) -> JobFilter:
     return JobFilter(status=status, type=type_, queue=queue, **times)
 
 
+def read_limit(q: Mapping[str, str], default: int, most: int) -> int:
+    raw = q.get("limit") or str(default)
+    if not raw.isdigit() or not 1 <= int(raw) <= most:
+        raise invalid("limit", f"a whole number from 1 to {most}")
+    return int(raw)
+
+
 async def list_jobs(request: Request) -> Response:
     q = request.query_params
     unknown = set(q) - {*FILTERS, "limit", "cursor"}
     if unknown:
         raise invalid(sorted(unknown)[0], "unknown query parameter")
     where = read_filter(q)
-    raw_limit = q.get("limit", "50")
-    if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= MAX_LIMIT:
-        raise invalid("limit", f"a whole number from 1 to {MAX_LIMIT}")
+    limit = read_limit(q, 50, MAX_LIMIT)
     try:
-        jobs, cursor = await _state(request).jobs.list(where, limit=int(raw_limit), cursor=q.get("cursor"))
+        jobs, cursor = await _state(request).jobs.list(where, limit=limit, cursor=q.get("cursor"))
     except BadCursor as err:
         raise invalid("cursor", str(err)) from None
     return json_response({"items": jobs, "next_cursor": cursor})
@@ -100,8 +107,30 @@ async def retry_job(request: Request) -> Response:
     return json_response(job, 202)
 
 
+async def retry_dead_jobs(request: Request) -> Response:
+    """Retry the newest dead jobs a filter selects (by queue, type, time), at most ``limit``."""
+    q = request.query_params
+    unknown = set(q) - {*FILTERS, "limit"}
+    if unknown:
+        raise invalid(sorted(unknown)[0], "unknown query parameter")
+    if q.get("status") not in (None, "", JobStatus.DEAD.value):
+        raise invalid("status", "only dead jobs can be retried")
+    retried = await retry_dead(_state(request), read_filter(q), read_limit(q, 100, MAX_RETRY))
+    return json_response({"retried": len(retried), "ids": [job.id for job in retried]}, 202)
+
+
+async def retry_dead(state: State, where: JobFilter, limit: int) -> list[Job]:
+    """Queue again and send the newest ``limit`` dead jobs ``where`` selects (the API's and the
+    dashboard's bulk retry)."""
+    retried = await state.jobs.retry_dead(where, limit)
+    for job, row in retried:
+        await state.dispatcher.send(message_for(job, row["options"]))
+    return [job for job, _ in retried]
+
+
 ROUTES = [
     Route("/v1/jobs", list_jobs, methods=["GET"]),
+    Route("/v1/jobs/retry", retry_dead_jobs, methods=["POST"]),
     Route("/v1/jobs/{job_id}", get_job, methods=["GET"]),
     Route("/v1/jobs/{job_id}/cancel", cancel_job, methods=["POST"]),
     Route("/v1/jobs/{job_id}/retry", retry_job, methods=["POST"]),

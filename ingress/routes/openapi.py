@@ -31,6 +31,13 @@ def _job(description: str, status: str = "200") -> dict[str, Any]:
     }
 
 
+#: the filters of a job listing besides its status
+JOB_FILTERS = [
+    {"name": "type", "in": "query", "schema": {"type": "string"}},
+    {"name": "queue", "in": "query", "schema": {"type": "string", "enum": list(QUEUES)}},
+    {"name": "since", "in": "query", "schema": {"type": "string", "format": "date-time"}},
+    {"name": "until", "in": "query", "schema": {"type": "string", "format": "date-time"}},
+]
 JOB_ID = {"name": "job_id", "in": "path", "required": True, "schema": {"type": "string", "maxLength": 64}}
 COMMON = {"401": _error("missing API key"), "403": _error("wrong API key"), "503": _error("a dependency is down")}
 
@@ -97,15 +104,26 @@ def document() -> dict[str, Any]:
                     "summary": "List jobs, newest first",
                     "parameters": [
                         {"name": "status", "in": "query", "schema": {"$ref": "#/components/schemas/JobStatus"}},
-                        {"name": "type", "in": "query", "schema": {"type": "string"}},
-                        {"name": "queue", "in": "query", "schema": {"type": "string", "enum": list(QUEUES)}},
-                        {"name": "since", "in": "query", "schema": {"type": "string", "format": "date-time"}},
-                        {"name": "until", "in": "query", "schema": {"type": "string", "format": "date-time"}},
+                        *JOB_FILTERS,
                         {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 500}},
                         {"name": "cursor", "in": "query", "schema": {"type": "string"}},
                     ],
                     "responses": {
                         "200": {"description": "{items: [Job], next_cursor}"},
+                        "422": _error("bad filter"),
+                        **COMMON,
+                    },
+                }
+            },
+            "/v1/jobs/retry": {
+                "post": {
+                    "summary": "Run again the newest dead jobs a filter selects (queue, type, creation time)",
+                    "parameters": [
+                        *JOB_FILTERS,
+                        {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000}},
+                    ],
+                    "responses": {
+                        "202": {"description": "{retried: n, ids: [job id]}: queued again, newest first"},
                         "422": _error("bad filter"),
                         **COMMON,
                     },

@@ -29,6 +29,7 @@ ROUTES = [
     Route("/ui/login", login.login, methods=["POST"]),
     Route("/ui/logout", login.logout, methods=["POST"]),
     Route("/ui/jobs", jobs.job_list, methods=["GET"]),
+    Route("/ui/jobs/retry", jobs.retry_dead, methods=["POST"]),
     Route("/ui/jobs/{job_id}", jobs.job_detail, methods=["GET"]),
     Route("/ui/jobs/{job_id}/cancel", jobs.cancel, methods=["POST"]),
     Route("/ui/jobs/{job_id}/retry", jobs.retry, methods=["POST"]),

@@ -43,6 +43,8 @@ async def job_list(request: Request) -> Response:
         "filters": _query(chosen),
         "ranges": ranges,
         "first": not q.get("cursor"),
+        "retried": q.get("retried", "")[:6] if q.get("retried", "").isdigit() else None,
+        "bulk_retry": BULK_RETRY,
     }
     try:
         where = jobs_api.read_filter(q)
@@ -54,6 +56,23 @@ async def job_list(request: Request) -> Response:
     except BadCursor as err:
         return render(request, "jobs.html", 422, jobs=[], next_cursor=None, error=f"cursor: {err}", **context)
     return render(request, "jobs.html", jobs=jobs, next_cursor=next_cursor, error=None, **context)
+
+
+#: dead jobs the list's "retry" button queues again at once (newest first)
+BULK_RETRY = 100
+
+
+@page
+async def retry_dead(request: Request) -> Response:
+    form = request.state.form
+    try:
+        where = jobs_api.read_filter({k: v for k, v in form.items() if k in ("queue", "type", "since", "until")})
+    except ApiError as err:
+        detail = err.detail if isinstance(err.detail, dict) else {}
+        return error_page(request, err.status, "Bad filter", f"{detail.get('path')}: {detail.get('message')}")
+    retried = await jobs_api.retry_dead(state_of(request), where, BULK_RETRY)
+    back = _query({"status": "queued", **{k: form.get(k, "") for k in ("queue", "type", "since", "until")}})
+    return RedirectResponse(f"/ui/jobs?{back}&retried={len(retried)}", 303, SECURITY_HEADERS)
 
 
 async def _job_page(request: Request, status: int = 200, notice: str | None = None) -> Response:

@@ -52,6 +52,13 @@ UPDATE jobs SET status = 'queued', error = NULL, result = NULL, progress = NULL,
  WHERE id = %(id)s AND status = 'dead'
 RETURNING *;
 
+-- name: retry_many
+-- `retry` for the dead jobs among these ids (a job that moved meanwhile is left alone).
+UPDATE jobs SET status = 'queued', error = NULL, result = NULL, progress = NULL, finished_at = NULL,
+                enqueued_at = NULL, updated_at = now()
+ WHERE id = ANY(%(ids)s) AND status = 'dead'
+RETURNING *;
+
 -- name: get
 SELECT * FROM jobs WHERE id = %(id)s;
 
