@@ -428,3 +428,19 @@ def test_dead_jobs_of_a_filter_are_retried_from_the_list(
         assert wait_status(stack["DATABASE_URL"], job_id, {"succeeded"})["attempts"] == 4
     bad = ui.post("/ui/jobs/retry", data={**form, "since": "whenever"})
     assert bad.status_code == 422 and "since" in bad.text
+
+
+def test_a_schedule_with_an_alert_is_edited_whole_without_its_secret(
+    ui: httpx.Client, client: httpx.Client, stack: dict[str, str]
+) -> None:
+    model_id = seed_model(client, stack["DATABASE_URL"])
+    name = f"ui-alert-{model_id[:8]}"
+    html = ui.get(f"/ui/schedules/{name}").text
+    assert "secret-token" not in html
+    (command,) = [c for c in submit_links(html) if c["type"] == "schedule.set"]
+    spec = command["schedule"]
+    assert (spec["name"], spec["cron"], spec["command"]["model_id"]) == (name, "0 * * * *", model_id)
+    assert spec["alert"] == {"metric": "accuracy", "below": 0.8}  # the webhook URL is entered again
+    spec["alert"]["webhook_url"] = "https://hooks.example.com/new-token"
+    convert(command)  # with it, the command is valid as it stands
+    client.delete(f"/v1/schedules/{name}")

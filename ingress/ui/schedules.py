@@ -22,7 +22,7 @@ from contracts.schedules import SchedulableCommand, ScheduleSpec
 from ingress.errors import ApiError, json_response
 from ingress.routes.schedules import apply_patch, decode_body, masked, patch_fields
 from ingress.ui import crontext, queries
-from ingress.ui.web import SECURITY_HEADERS, error_page, page, render, safe_next, state_of
+from ingress.ui.web import SECURITY_HEADERS, error_page, page, render, safe_next, state_of, submit_link
 from workers import schedules, slots
 
 PAGE_SIZE = 100
@@ -178,6 +178,15 @@ def _run(row: dict[str, Any], tz: zoneinfo.ZoneInfo) -> dict[str, Any]:
     }
 
 
+def _spec_without_secrets(row: dict[str, Any]) -> dict[str, Any]:
+    """The schedule as a ``schedule.set`` would carry it, less the alert's webhook URL: a secret
+    never sent to the browser, so the operator enters it again."""
+    spec = {k: row[k] for k in ("name", "cron", "timezone", "misfire", "enabled", "command")}
+    if row.get("alert"):
+        spec["alert"] = {k: v for k, v in row["alert"].items() if k != "webhook_url" and v is not None}
+    return spec
+
+
 async def _schedule_page(
     request: Request, status: int = 200, typed: dict[str, str] | None = None, error: dict[str, str] | None = None
 ) -> Response:
@@ -202,6 +211,7 @@ async def _schedule_page(
         "schedule.html",
         status,
         s=view,
+        edit_all=submit_link("schedule.set", schedule=_spec_without_secrets(row)),
         description=saved.get("description"),
         upcoming=saved.get("next", []) if row["enabled"] else [],
         notes=saved.get("notes", []),
