@@ -51,8 +51,10 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     misfire_grace_s: Annotated[float, msgspec.Meta(ge=0)] = 60.0
     #: workers drop scheduled commands whose slot is older than this (a backlog of stale ticks)
     tick_staleness_s: Annotated[float, msgspec.Meta(gt=0)] = 600.0
-    #: how long the Redis status mirror keeps a job
-    status_ttl_s: Positive = 7 * 86400
+    #: how long the Redis status mirror keeps a finished job (Postgres answers after that). Short on
+    #: purpose: when a worker or publisher stops heartbeating, Dramatiq's Redis broker runs KEYS over
+    #: its whole database, ~85 ms per million keys, blocking Redis; a week of jobs made that seconds
+    status_ttl_s: Positive = 3600
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     #: GoodData Cloud organisation URL and API token (the token never reaches logs or job records)
     gooddata_host: str = ""
