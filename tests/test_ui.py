@@ -300,7 +300,7 @@ def test_a_model_page_charts_its_metrics_with_the_alert_threshold(
     assert [(t["metric"], t["direction"], t["threshold"]) for t in body["thresholds"]] == [("accuracy", "below", 0.8)]
     listed = ui.get("/ui/models").text
     row = listed[listed.index(f'<tr data-model="{model_id}">') :]
-    assert ">0.7800<" in row[: row.index("</tr>")]  # the latest computation's accuracy
+    assert 'accuracy <span class="num">0.7800</span>' in row[: row.index("</tr>")]  # the latest computation's
     assert ui.get("/ui/models/not-a-uuid").status_code == 404
     assert ui.get("/ui/models/not-a-uuid/data").status_code == 404
     # a model with no history and no alert: an empty page, not an error
@@ -444,3 +444,22 @@ def test_a_schedule_with_an_alert_is_edited_whole_without_its_secret(
     spec["alert"]["webhook_url"] = "https://hooks.example.com/new-token"
     convert(command)  # with it, the command is valid as it stands
     client.delete(f"/v1/schedules/{name}")
+
+
+def test_the_models_list_shows_a_regressor_and_a_model_without_a_headline(
+    ui: httpx.Client, stack: dict[str, str]
+) -> None:
+    # a regressor's metrics have no accuracy, and a computation may hold none of the usual ones:
+    # the list shows what there is and never fails
+    regressor, odd = str(uuid.uuid4()), str(uuid.uuid4())
+    with psycopg.connect(stack["DATABASE_URL"], autocommit=True) as conn:
+        for model_id, metrics in ((regressor, {"mae": 1.5, "r2": 0.9}), (odd, {"confusion_matrix": [[1]]})):
+            conn.execute(
+                "INSERT INTO metric_history (job_id, model_id, n, rows, metrics) VALUES (%s, %s, 10, 10, %s)",
+                (f"ui-{uuid.uuid4().hex}", model_id, Jsonb(metrics)),
+            )
+    listed = ui.get("/ui/models")
+    assert listed.status_code == 200
+    row = listed.text[listed.text.index(f'<tr data-model="{regressor}">') :]
+    assert 'r2 <span class="num">0.9000</span>' in row[: row.index("</tr>")]
+    assert f'<tr data-model="{odd}">' in listed.text

@@ -57,7 +57,21 @@ async def _alerts(request: Request, model_id: uuid.UUID) -> list[dict[str, Any]]
 async def model_list(request: Request) -> Response:
     async with state_of(request).pool.connection() as conn:
         models = await (await conn.execute(queries.MODELS, {"limit": MODELS_SHOWN})).fetchall()
+    for model in models:
+        model["headline"] = headline(model["metrics"] or {})
     return render(request, "models.html", models=models)
+
+
+#: the metric a model's row shows, the first its latest computation has (classifiers, then regressors)
+HEADLINE = ("accuracy", "f1", "r2", "mae")
+
+
+def headline(metrics: dict[str, Any]) -> tuple[str, float] | None:
+    for name in HEADLINE:
+        value = metrics.get(name)
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return name, float(value)
+    return None
 
 
 @page
