@@ -12,6 +12,7 @@ from psycopg import sql
 from psycopg_pool import AsyncConnectionPool
 
 from contracts import Job
+from ingress.batcher import Batcher
 from workers import throughput
 from workers.jobstore import (
     FINAL,
@@ -40,6 +41,7 @@ class AsyncJobs:
         self.namespace = namespace
         self._pending: set[str] = set()
         self._wake = asyncio.Event()
+        self._inserts: Batcher[dict[str, Any], tuple[dict[str, Any], bool]] = Batcher(self._insert_batch)
 
     async def _row(self, query: str | sql.Composed, params: dict[str, Any]) -> dict[str, Any] | None:
         async with self.pool.connection() as conn:
@@ -47,15 +49,38 @@ class AsyncJobs:
             return await cur.fetchone()
 
     async def insert(self, sub: Submission) -> tuple[Job, bool, bool]:
-        """(job, created, same_command). A replayed key returns the existing job."""
+        """(job, created, same_command). A replayed key returns the existing job.
+
+        The requests of one turn of the event loop are written together (``_insert_batch``): one
+        statement and one commit for all of them, each answered once that commit is durable."""
         params = row_params(job_id=sub.job_id, type=sub.type, queue=sub.queue, command=sub.command, options=sub.options)
+        row, created = await self._inserts.submit(params)
+        return to_job(row), created, created or row.get("command_hash") in (None, params["command_hash"])
+
+    async def _insert_batch(self, batch: list[dict[str, Any]]) -> list[tuple[dict[str, Any], bool]]:
+        columns = {
+            "ids": [p["id"] for p in batch],
+            "types": [p["type"] for p in batch],
+            "queues": [p["queue"] for p in batch],
+            "commands": [p["command"] for p in batch],
+            "options": [p["options"] for p in batch],
+            "keys": [p["idempotency_key"] for p in batch],
+            "hashes": [p["command_hash"] for p in batch],
+        }
         async with self.pool.connection() as conn:
-            row = await (await conn.execute(SQL["insert"], params)).fetchone()
+            created = {r["id"]: r for r in await (await conn.execute(SQL["insert_accepted"], columns)).fetchall()}
+            missing = list({p["id"] for p in batch} - created.keys())
+            found: dict[str, dict[str, Any]] = {}
+            if missing:
+                found = {r["id"]: r for r in await (await conn.execute(SQL["get_many"], {"ids": missing})).fetchall()}
+        answers: list[tuple[dict[str, Any], bool]] = []
+        for p in batch:
+            # the first of a batch's requests with one id created it; a second is a replay of it
+            row = created.pop(p["id"], None)
             if row is not None:
-                return to_job(row), True, True
-            row = await (await conn.execute(SQL["get"], {"id": sub.job_id})).fetchone()
-        assert row is not None
-        return to_job(row), False, row.get("command_hash") in (None, params["command_hash"])
+                found[p["id"]] = row
+            answers.append((row, True) if row is not None else (found[p["id"]], False))
+        return answers
 
     async def get(self, job_id: str) -> Job | None:
         try:

@@ -205,3 +205,28 @@ def test_dead_jobs_are_retried_in_bulk_by_filter(client: httpx.Client) -> None:
         assert poll(client, job_id, {"succeeded"})["attempts"] == 4
     # nothing dead is left there: a second pass retries nothing
     assert client.post("/v1/jobs/retry", params={"type": "system.fail", "since": since}).json()["retried"] == 0
+
+
+def test_commands_sent_at_once_are_each_recorded_once(client: httpx.Client, stack: dict[str, str]) -> None:
+    # the ingress writes the requests of one turn of its event loop together: replays of one key in
+    # the same batch get the job the first created, and every other command its own job
+    from concurrent.futures import ThreadPoolExecutor
+
+    key = f"burst-{uuid.uuid4().hex}"
+
+    def send(n: int) -> httpx.Response:
+        with httpx.Client(base_url=client.base_url, headers=client.headers, timeout=30) as c:
+            if n % 2 == 0:  # one command under one key
+                return c.post("/v1/commands", json={"type": "system.noop"}, headers={"Idempotency-Key": key})
+            return c.post("/v1/commands", json={"type": "system.noop", "echo": f"n{n}"})
+
+    with ThreadPoolExecutor(max_workers=24) as pool:
+        answers = list(pool.map(send, range(48)))
+    assert all(a.status_code == 202 for a in answers), [a.text for a in answers if a.status_code != 202]
+    keyed = [a for n, a in enumerate(answers) if n % 2 == 0]
+    assert len({a.json()["id"] for a in keyed}) == 1
+    assert sum(a.headers.get("idempotent-replayed") != "true" for a in keyed) == 1  # exactly one created it
+    unkeyed = [a.json()["id"] for n, a in enumerate(answers) if n % 2 == 1]
+    assert len(set(unkeyed)) == 24 and keyed[0].json()["id"] not in unkeyed
+    for job_id in [*unkeyed, keyed[0].json()["id"]]:
+        assert poll(client, job_id, {"succeeded"})["status"] == "succeeded"

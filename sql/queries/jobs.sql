@@ -8,6 +8,20 @@ VALUES (%(id)s, %(type)s, %(queue)s, 'queued', %(command)s, %(options)s, %(idemp
 ON CONFLICT (id) DO NOTHING
 RETURNING *;
 
+-- name: insert_accepted
+-- `insert` for the commands the ingress accepted in one turn of its event loop (one statement, one
+-- commit). An existing id (a replayed idempotency key) is left as it is and not returned.
+INSERT INTO jobs (id, type, queue, status, command, options, idempotency_key, command_hash)
+SELECT id, type, queue, 'queued', command, options, idempotency_key, command_hash
+  FROM unnest(%(ids)s::text[], %(types)s::text[], %(queues)s::text[], %(commands)s::jsonb[],
+              %(options)s::jsonb[], %(keys)s::text[], %(hashes)s::text[])
+       AS t(id, type, queue, command, options, idempotency_key, command_hash)
+ON CONFLICT (id) DO NOTHING
+RETURNING *;
+
+-- name: get_many
+SELECT * FROM jobs WHERE id = ANY(%(ids)s);
+
 -- name: mark_enqueued
 -- clock_timestamp(): the moment of marking, not the start of the transaction
 UPDATE jobs SET enqueued_at = clock_timestamp()
