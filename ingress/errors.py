@@ -23,6 +23,18 @@ class ApiError(Exception):
         self.detail = detail
         self.headers = headers
 
+    @property
+    def path(self) -> str:
+        """The field the error names (``$.cron``, ``since``), ``$`` when it names none."""
+        return str(self.detail.get("path", "$")) if isinstance(self.detail, dict) else "$"
+
+    @property
+    def message(self) -> str:
+        """The detail in words, for a page that shows it beside the field."""
+        if isinstance(self.detail, dict):
+            return str(self.detail.get("message") or self.error)
+        return str(self.detail) if self.detail else self.error
+
 
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     return Response(msgspec.json.encode(body), status_code=status, headers=headers, media_type="application/json")

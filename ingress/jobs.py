@@ -17,6 +17,7 @@ from workers import throughput
 from workers.jobstore import (
     FINAL,
     MIRRORED,
+    OPEN,
     SQL,
     JobFilter,
     decode,
@@ -147,7 +148,7 @@ class AsyncJobs:
 
     async def open_counts(self) -> list[dict[str, Any]]:
         async with self.pool.connection() as conn:
-            return await (await conn.execute(SQL["count_open"])).fetchall()
+            return await (await conn.execute(SQL["count_open"], {"statuses": list(OPEN)})).fetchall()
 
     # -- enqueued marks are batched: one UPDATE per burst of requests, not one per request.
     # A mark lost with the process only makes the sweeper send the message again.

@@ -36,6 +36,9 @@ MIRRORED = frozenset({JobStatus.SUCCEEDED, JobStatus.CANCELLED, JobStatus.DEAD})
 #: what the API may answer from the mirror alone (a dead job can be retried from the API,
 #: which rewrites the row first: read it from Postgres)
 FINAL = frozenset({JobStatus.SUCCEEDED, JobStatus.CANCELLED})
+#: the statuses of jobs that still need a worker or an operator, as the `count_open` query counts them
+#: (finished ones are counted as they end, in Redis: workers/throughput.py)
+OPEN = ("queued", "running", "failed", "dead")
 
 _encoder = msgspec.json.Encoder()
 set_json_dumps(_encoder.encode)

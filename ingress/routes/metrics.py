@@ -25,9 +25,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from contracts import QUEUES
 from ingress.state import State
 from workers import queues, throughput
+from workers.jobstore import OPEN
 
-#: the statuses counted live (finished jobs are counted as they end, in switchyard_jobs_ended)
-OPEN = ("queued", "running", "failed", "dead")
 log = logging.getLogger(__name__)
 disable_created_metrics()  # the *_created series only add noise here
 

@@ -29,11 +29,6 @@ HISTORY_POINTS = 500
 TYPES = forecasts_api._TYPES  # one list of the forecast job types
 
 
-def _message(err: ApiError) -> str:
-    detail = err.detail
-    return str(detail.get("message") if isinstance(detail, dict) else detail) or err.error
-
-
 #: a small example to start a new forecast from (the operator edits it on the Submit form)
 EXAMPLE = {
     "source": {
@@ -113,7 +108,7 @@ async def forecast_data(request: Request) -> Response:
     try:
         answer = await forecasts_api.get_forecast(request)
     except ApiError as err:
-        return json_response({"error": err.error, "detail": _message(err)}, err.status, headers=SECURITY_HEADERS)
+        return json_response({"error": err.error, "detail": err.message}, err.status, headers=SECURITY_HEADERS)
     body = msgspec.json.decode(answer.body)
     job = await state_of(request).jobs.get(body["job_id"])
     command = msgspec.to_builtins(job.command) if job is not None else {}

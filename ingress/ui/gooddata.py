@@ -68,6 +68,5 @@ async def refresh_tree(request: Request) -> Response:
     try:
         await accept(state_of(request), WorkspaceView())
     except ApiError as err:
-        detail = err.detail if isinstance(err.detail, dict) else {}
-        return error_page(request, err.status, "Not submitted", str(detail.get("message", err.error)))
+        return error_page(request, err.status, "Not submitted", err.message)
     return RedirectResponse("/ui/gooddata", 303, SECURITY_HEADERS)

@@ -50,8 +50,7 @@ async def job_list(request: Request) -> Response:
         where = jobs_api.read_filter(q)
         jobs, next_cursor = await state_of(request).jobs.list(where, limit=PAGE_SIZE, cursor=q.get("cursor") or None)
     except ApiError as err:
-        detail = err.detail if isinstance(err.detail, dict) else {}
-        problem = f"{detail.get('path', '')}: {detail.get('message', err.error)}".lstrip(": ")
+        problem = f"{err.path}: {err.message}"
         return render(request, "jobs.html", err.status, jobs=[], next_cursor=None, error=problem, **context)
     except BadCursor as err:
         return render(request, "jobs.html", 422, jobs=[], next_cursor=None, error=f"cursor: {err}", **context)
@@ -68,8 +67,7 @@ async def retry_dead(request: Request) -> Response:
     try:
         where = jobs_api.read_filter({k: v for k, v in form.items() if k in ("queue", "type", "since", "until")})
     except ApiError as err:
-        detail = err.detail if isinstance(err.detail, dict) else {}
-        return error_page(request, err.status, "Bad filter", f"{detail.get('path')}: {detail.get('message')}")
+        return error_page(request, err.status, "Bad filter", f"{err.path}: {err.message}")
     retried = await jobs_api.retry_dead(state_of(request), where, BULK_RETRY)
     back = _query({"status": "queued", **{k: form.get(k, "") for k in ("queue", "type", "since", "until")}})
     return RedirectResponse(f"/ui/jobs?{back}&retried={len(retried)}", 303, SECURITY_HEADERS)
@@ -113,10 +111,9 @@ async def _act(request: Request, action: str) -> Response:
     try:
         await (jobs_api.cancel_job if action == "cancel" else jobs_api.retry_job)(request)
     except ApiError as err:
-        message = err.detail.get("message") if isinstance(err.detail, dict) else str(err.detail)
         if err.status == 404:
             return error_page(request, 404, "Not found", "There is no such job.")
-        return await _job_page(request, err.status, message or err.error)
+        return await _job_page(request, err.status, err.message)
     return RedirectResponse(f"/ui/jobs/{request.path_params['job_id']}", 303, SECURITY_HEADERS)
 
 
@@ -135,5 +132,4 @@ async def artifact(request: Request) -> Response:
     try:
         return await artifacts.get_artifact(request)
     except ApiError as err:
-        message = err.detail.get("message") if isinstance(err.detail, dict) else str(err.detail)
-        return error_page(request, err.status, "No artifact", message or err.error)
+        return error_page(request, err.status, "No artifact", err.message)

@@ -18,9 +18,8 @@ from ingress.routes import health
 from ingress.state import State
 from ingress.ui.web import log, page, render, state_of
 from workers import presence, queues, throughput
+from workers.jobstore import OPEN
 
-#: the statuses counted live: the jobs still waiting for a worker or an operator
-OPEN = ["queued", "running", "failed", "dead"]
 #: Redis reads of the page give up after this long (an outage must not hold the page)
 READ_TIMEOUT_S = 2.0
 

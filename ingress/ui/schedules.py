@@ -55,8 +55,7 @@ def zones() -> list[str]:
 
 
 def _error_of(err: ApiError) -> dict[str, str]:
-    detail = err.detail if isinstance(err.detail, dict) else {"message": str(err.detail)}
-    return {"path": str(detail.get("path", "$")), "message": str(detail.get("message", err.error))}
+    return {"path": err.path, "message": err.message}
 
 
 def _whole_number(text: str) -> int | str:

@@ -108,7 +108,5 @@ async def submit(request: Request) -> Response:
     except InvalidCommand as err:
         return _form(request, 422, error={"path": err.path, "message": err.message}, **again)
     except ApiError as err:
-        detail = err.detail if isinstance(err.detail, dict) else {"message": str(err.detail)}
-        error = {"path": detail.get("path", "$"), "message": detail.get("message", err.error)}
-        return _form(request, err.status, error=error, **again)
+        return _form(request, err.status, error={"path": err.path, "message": err.message}, **again)
     return RedirectResponse(f"/ui/jobs/{job.id}", 303, SECURITY_HEADERS)
