@@ -14,7 +14,6 @@ import httpx
 import pytest
 import redis
 
-from tests import test_ui as dashboard
 from tests.support import start_worker, wait_for, wait_status
 from workers import presence, throughput
 
@@ -39,13 +38,6 @@ def system_workers(ui: httpx.Client) -> dict[str, dict[str, str]]:
 def parent_of(pid: int) -> int:
     status = Path(f"/proc/{pid}/status").read_text()
     return int(re.search(r"^PPid:\s*(\d+)", status, re.MULTILINE).group(1))  # type: ignore[union-attr]
-
-
-@pytest.fixture()
-def ui(stack: dict[str, str]) -> Iterator[httpx.Client]:
-    with dashboard.browser(stack) as c:
-        assert dashboard.sign_in(c).status_code == 303
-        yield c
 
 
 @pytest.fixture()

@@ -14,18 +14,11 @@ import pytest
 
 from contracts import BY_TYPE
 from ingress.ui.submit import PREFILL_LIMIT
-from tests.test_ui import csrf_of, sign_in
+from tests.test_ui import csrf_of
 
 BODY = re.compile(r'<textarea id="body"[^>]*>(.*?)</textarea>', re.DOTALL)
 SELECTED = re.compile(r'<option value="([^"]+)" selected>')
 NOTICE = re.compile(r'<p class="prefill-notice" id="notice">(.*?)</p>', re.DOTALL)
-
-
-@pytest.fixture()
-def ui(stack: dict[str, str]) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=stack["url"], timeout=10) as c:
-        assert sign_in(c).status_code == 303
-        yield c
 
 
 def opened(ui: httpx.Client, **query: str) -> tuple[str, dict[str, Any], str | None]:
