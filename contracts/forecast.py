@@ -121,10 +121,6 @@ class RandomCutForest(Model):
     num_samples_per_tree: Annotated[int, msgspec.Meta(ge=1, le=2048)] = 256
 
 
-def source_freq(source: Source) -> str:
-    return source.series[0].freq if isinstance(source, InlineSource) else source.freq
-
-
 class Forecast(CommandBase, tag="forecast.forecast"):
     source: Source
     prediction_length: Horizon

@@ -69,6 +69,8 @@ def emit_due(broker: dramatiq.Broker, *, now: dt.datetime, grace: dt.timedelta, 
         # minute" schedules cost one computation, not 10,000)
         plans: dict[tuple[Any, ...], tuple[list[dt.datetime], dt.datetime]] = {}
         jobs: dict[str, dramatiq.Message] = {}
+        #: each job's command hash: one per schedule, however many of its slots are emitted
+        hashes: dict[str, str] = {}
         advances: dict[str, list[Any]] = {"names": [], "next": [], "last": []}
         for row in rows:
             key = (row["cron"], row["timezone"], json.dumps(row["misfire"], sort_keys=True), row["next_fire_at"])
@@ -76,14 +78,16 @@ def emit_due(broker: dramatiq.Broker, *, now: dt.datetime, grace: dt.timedelta, 
                 plans[key] = (plan(row, now, grace), slots.after(row["cron"], row["timezone"], now)[0])
             emitted, next_at = plans[key]
             queue = route(BY_TYPE[row["command_type"]]).queue
+            digest = command_hash(row["command"]) if emitted else ""
             for slot in emitted:
                 options = {"schema_version": SCHEMA_VERSION, "scheduled_at": slot.isoformat(), "schedule": row["name"]}
                 job_id = slot_job_id(row["name"], slot)
                 jobs[job_id] = to_message(job_id, row["command_type"], queue, row["command"], options)
+                hashes[job_id] = digest
             advances["names"].append(row["name"])
             advances["next"].append(next_at)
             advances["last"].append(emitted[-1] if emitted else None)
-        messages = _record(conn, jobs)
+        messages = _record(conn, jobs, hashes)
         conn.execute(SCHEDULES["advance_many"], advances)
         # Sent before the commit, while the new rows are invisible to the sweeper: it
         # cannot send them a second time. A ticker that dies here rolls back; the next
@@ -99,7 +103,9 @@ def emit_due(broker: dramatiq.Broker, *, now: dt.datetime, grace: dt.timedelta, 
     return len(rows), len(messages)
 
 
-def _record(conn: psycopg.Connection, jobs: dict[str, dramatiq.Message]) -> list[dramatiq.Message]:
+def _record(
+    conn: psycopg.Connection, jobs: dict[str, dramatiq.Message], hashes: dict[str, str]
+) -> list[dramatiq.Message]:
     """Insert the slots' jobs in one statement; the messages of those not recorded before."""
     if not jobs:
         return []
@@ -112,7 +118,7 @@ def _record(conn: psycopg.Connection, jobs: dict[str, dramatiq.Message]) -> list
             "queues": [m.queue_name for m in messages],
             "commands": [Jsonb(m.args[0]) for m in messages],
             "options": [Jsonb(m.options) for m in messages],
-            "hashes": [command_hash(m.args[0]) for m in messages],
+            "hashes": [hashes[m.message_id] for m in messages],
         },
     ).fetchall()
     fresh = {r["id"] for r in inserted}  # the others were recorded before (a ticker that restarted)

@@ -52,7 +52,7 @@ def command_hash(command: dict[str, Any]) -> str:
 def row_params(
     *, job_id: str, type: str, queue: str, command: Any, options: dict[str, Any], hashed: bool = True
 ) -> dict[str, Any]:
-    """Bound parameters of a new job row (the ``insert`` and ``start`` queries)."""
+    """Bound parameters of a new job row (the ``insert`` query; batched by the group commit and the ingress)."""
     return {
         "id": job_id,
         "type": type,

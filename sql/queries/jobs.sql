@@ -27,29 +27,6 @@ SELECT * FROM jobs WHERE id = ANY(%(ids)s);
 UPDATE jobs SET enqueued_at = clock_timestamp()
 WHERE id = ANY(%(ids)s) AND enqueued_at IS NULL;
 
--- name: start
--- A worker received the message. Creates the row for messages published straight onto
--- the bus. Returns nothing when the job is already over (a redelivery, or cancelled).
-INSERT INTO jobs (id, type, queue, status, attempts, command, options, idempotency_key,
-                  enqueued_at, started_at)
-VALUES (%(id)s, %(type)s, %(queue)s, 'running', 1, %(command)s, %(options)s, %(idempotency_key)s,
-        now(), now())
-ON CONFLICT (id) DO UPDATE
-   SET status = 'running', attempts = jobs.attempts + 1, updated_at = now(),
-       enqueued_at = coalesce(jobs.enqueued_at, now()), started_at = coalesce(jobs.started_at, now())
- WHERE jobs.status IN ('queued', 'running', 'failed')
-RETURNING attempts;
-
--- name: finish
--- The only transition out of running. A second delivery that finishes after the first
--- finds the status changed and writes nothing: a job succeeds once.
-UPDATE jobs
-   SET status = %(status)s, result = %(result)s, error = %(error)s, updated_at = now(),
-       finished_at = CASE WHEN %(status)s IN ('succeeded', 'dead', 'cancelled') THEN now() END,
-       progress = CASE WHEN %(status)s = 'succeeded' THEN '{"percent": 100.0}'::jsonb ELSE progress END
- WHERE id = %(id)s AND status = 'running'
-RETURNING *;
-
 -- name: progress
 UPDATE jobs SET progress = %(progress)s, updated_at = now()
  WHERE id = %(id)s AND status = 'running'
@@ -105,7 +82,9 @@ ON CONFLICT (id) DO NOTHING
 RETURNING id;
 
 -- name: start_many
--- `start` for a batch of deliveries (one statement, one commit); ids must be distinct.
+-- A worker received these messages (a batch: one statement, one commit; ids must be distinct).
+-- Creates the rows of messages published straight onto the bus. A job already over (a
+-- redelivery, or cancelled) is not returned.
 INSERT INTO jobs (id, type, queue, status, attempts, command, options, idempotency_key, enqueued_at, started_at)
 SELECT id, type, queue, 'running', 1, command, options, idempotency_key, now(), now()
   FROM unnest(%(ids)s::text[], %(types)s::text[], %(queues)s::text[], %(commands)s::jsonb[],
@@ -117,7 +96,9 @@ ON CONFLICT (id) DO UPDATE
 RETURNING id, attempts;
 
 -- name: finish_many
--- `finish` for a batch of jobs (one statement, one commit); ids must be distinct.
+-- The only transition out of running, for a batch (one statement, one commit; ids distinct). A
+-- second delivery that finishes after the first finds the status changed and writes nothing:
+-- a job succeeds once.
 UPDATE jobs
    SET status = t.status, result = t.result, error = t.error, updated_at = now(),
        finished_at = CASE WHEN t.status IN ('succeeded', 'dead', 'cancelled') THEN now() END,

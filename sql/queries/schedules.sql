@@ -41,13 +41,6 @@ SELECT name, cron, timezone, misfire, command, command_type, next_fire_at
  LIMIT %(limit)s
    FOR UPDATE SKIP LOCKED;
 
--- name: advance
-UPDATE schedules
-   SET next_fire_at = %(next_fire_at)s,
-       last_slot = coalesce(%(last_slot)s, last_slot),
-       last_fired_at = CASE WHEN %(last_slot)s::timestamptz IS NULL THEN last_fired_at ELSE now() END
- WHERE name = %(name)s;
-
 -- name: next_due
 SELECT min(next_fire_at) AS at FROM schedules WHERE enabled;
 

@@ -54,7 +54,3 @@ def start(job_id: str, algorithm: str, run: int, name: str, data_uri: str, spec:
 
 def set_phase(job_id: str, phase: str) -> Run | None:
     return _run(_one("run_phase", {"job_id": job_id, "phase": phase}))
-
-
-def request_cancel(job_id: str) -> Run | None:
-    return _run(_one("run_cancel", {"job_id": job_id}))

@@ -24,6 +24,7 @@ stops the training job, deletes what exists and ends the job ``cancelled``.
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import json
 import logging
@@ -98,9 +99,16 @@ def image(algorithm: str, region: str) -> str:
 
 def _client(service: str) -> Any:
     s = settings.get()
-    return boto3.session.Session(region_name=s.sagemaker_region).client(
+    return _made_client(service, s.sagemaker_region, s.sagemaker_endpoint_url or None)
+
+
+@functools.cache
+def _made_client(service: str, region: str, endpoint_url: str | None) -> Any:
+    # one client per service and place, made once: making one loads the service's model, and a
+    # job polls every few seconds (boto3 clients are thread-safe; the session is used only here)
+    return boto3.session.Session(region_name=region).client(
         service,
-        endpoint_url=s.sagemaker_endpoint_url or None,
+        endpoint_url=endpoint_url,
         config=Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=10, read_timeout=70),
     )
 
@@ -163,7 +171,8 @@ def _step(algorithm: str, command: Any, job: JobContext) -> dict[str, Any] | Non
         job.progress(5, f"training job {run.name} created")
         raise Continue(int(s.sagemaker_poll_s * 1000), "training")
     try:
-        _check_cancel(job.id)
+        if run.cancel_requested_at is not None:  # the row just read says so: no second read
+            raise Cancelled()
         if run.phase == "training":
             if not _trained(run, job):
                 raise Continue(int(s.sagemaker_poll_s * 1000), "training")

@@ -167,14 +167,6 @@ class Pipeline(msgspec.Struct, frozen=True, kw_only=True):
     description: str
     file: str
 
-    def dependents(self, node_id: str) -> set[str]:
-        """Every node that depends on ``node_id``, directly or not."""
-        found: set[str] = set()
-        for node in self.nodes.values():  # run order: a node's dependencies come first
-            if node_id in node.depends_on or found.intersection(node.depends_on):
-                found.add(node.id)
-        return found
-
 
 class Catalog(msgspec.Struct, frozen=True, kw_only=True):
     root: str

@@ -1,7 +1,8 @@
 """The ``forecast`` pool: forecasts and anomaly scores, locally (statsforecast) or on SageMaker.
 
-Only this pool imports the forecasting libraries. At start a background thread spawns
-and warms up the processes that fit the models, so the first job does not pay for it.
+Only this pool imports the forecasting libraries. Once a worker process has booted, a
+background thread spawns and warms up the processes that fit the models, so the first job does
+not pay for it (and importing this module starts nothing).
 """
 
 from __future__ import annotations
@@ -9,12 +10,20 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+import dramatiq
+
 from contracts import forecast
 from workers.actors import JobContext, handles
 from workers.broker import setup
 from workers.forecast import jobs, local
 
-setup()
+
+class WarmUp(dramatiq.Middleware):
+    def after_worker_boot(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
+        threading.Thread(target=local.warm_up, name="forecast-warm-up", daemon=True).start()
+
+
+setup().add_middleware(WarmUp())
 
 
 # notify_shutdown: a worker stopping raises Shutdown in the handler, so SageMaker endpoints
@@ -35,6 +44,3 @@ def anomalies(command: forecast.Anomalies, job: JobContext) -> dict[str, Any] | 
 
         return sagemaker.run_anomalies(command, job)
     return jobs.run_anomalies(command, job)
-
-
-threading.Thread(target=local.warm_up, name="forecast-warm-up", daemon=True).start()
