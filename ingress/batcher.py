@@ -23,14 +23,14 @@ class Batcher(Generic[Item, Answer]):
         #: writes a batch; answers in the same order; an exception fails every call of the batch
         self.write = write
         self._waiting: list[tuple[Item, asyncio.Future[Answer]]] = []
-        self._flushing = False
+        #: the flush under way; held here because the loop keeps only a weak reference to a task
+        self._flush_task: asyncio.Task[None] | None = None
 
     async def submit(self, item: Item) -> Answer:
         future: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
         self._waiting.append((item, future))
-        if not self._flushing:
-            self._flushing = True
-            asyncio.get_running_loop().create_task(self._flush())
+        if self._flush_task is None:
+            self._flush_task = asyncio.get_running_loop().create_task(self._flush())
         return await future
 
     async def _flush(self) -> None:
@@ -48,4 +48,4 @@ class Batcher(Generic[Item, Answer]):
                     if not future.done():
                         future.set_result(answer)
         finally:
-            self._flushing = False
+            self._flush_task = None

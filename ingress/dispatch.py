@@ -15,7 +15,7 @@ import dramatiq
 import redis.asyncio as aioredis
 
 from ingress.jobs import AsyncJobs
-from workers.submission import add_to_redis_queue, enqueue
+from workers.submission import add_to_redis_queue, enqueue_many
 
 log = logging.getLogger(__name__)
 
@@ -44,20 +44,25 @@ class Dispatcher:
 
     async def send(self, message: dramatiq.Message) -> bool:
         """True when the broker took the message; False leaves it to the sweeper."""
+        return await self.send_many([message])
+
+    async def send_many(self, messages: list[dramatiq.Message]) -> bool:
+        """All the messages in one round trip (a bulk retry); False leaves them to the sweeper."""
         if self.broker_down:
             return False
         try:
             if self.redis is not None:
                 async with self.redis.pipeline(transaction=True) as pipe:
-                    add_to_redis_queue(pipe, self.broker.namespace, message)  # type: ignore[attr-defined]
+                    for message in messages:
+                        add_to_redis_queue(pipe, self.broker.namespace, message)  # type: ignore[attr-defined]
                     await pipe.execute()
             else:
-                await anyio.to_thread.run_sync(enqueue, self.broker, message, limiter=self.limiter)
+                await anyio.to_thread.run_sync(enqueue_many, self.broker, messages, limiter=self.limiter)
         except Exception as err:  # noqa: BLE001 - any broker failure: the row is safe, the sweeper retries
             self.down_until = time.monotonic() + self.pause_s
-            log.warning(
-                "broker unavailable (%s); job %s left to the sweeper", err.__class__.__name__, message.message_id
-            )
+            which = f"job {messages[0].message_id}" if len(messages) == 1 else f"{len(messages)} jobs"
+            log.warning("broker unavailable (%s); %s left to the sweeper", err.__class__.__name__, which)
             return False
-        self.jobs.enqueued(message.message_id)
+        for message in messages:
+            self.jobs.enqueued(message.message_id)
         return True

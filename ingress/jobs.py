@@ -14,6 +14,7 @@ from psycopg_pool import AsyncConnectionPool
 from contracts import Job
 from ingress.batcher import Batcher
 from workers import throughput
+from workers.groupcommit import row_columns
 from workers.jobstore import (
     FINAL,
     MIRRORED,
@@ -59,15 +60,7 @@ class AsyncJobs:
         return to_job(row), created, created or row.get("command_hash") in (None, params["command_hash"])
 
     async def _insert_batch(self, batch: list[dict[str, Any]]) -> list[tuple[dict[str, Any], bool]]:
-        columns = {
-            "ids": [p["id"] for p in batch],
-            "types": [p["type"] for p in batch],
-            "queues": [p["queue"] for p in batch],
-            "commands": [p["command"] for p in batch],
-            "options": [p["options"] for p in batch],
-            "keys": [p["idempotency_key"] for p in batch],
-            "hashes": [p["command_hash"] for p in batch],
-        }
+        columns = row_columns(batch, hashes=True)
         async with self.pool.connection() as conn:
             created = {r["id"]: r for r in await (await conn.execute(SQL["insert_accepted"], columns)).fetchall()}
             missing = list({p["id"] for p in batch} - created.keys())

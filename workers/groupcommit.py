@@ -106,15 +106,24 @@ def _distinct(items: list[_Item]) -> tuple[list[_Item], list[_Item]]:
     return now, later
 
 
-def _start_many(params: list[dict[str, Any]]) -> dict[str, int]:
+def row_columns(rows: list[dict[str, Any]], *, hashes: bool = False) -> dict[str, list[Any]]:
+    """Many ``jobstore.row_params`` as the column arrays a batched insert unnests (``start_many``,
+    ``insert_accepted``)."""
     columns = {
-        "ids": [p["id"] for p in params],
-        "types": [p["type"] for p in params],
-        "queues": [p["queue"] for p in params],
-        "commands": [p["command"] for p in params],
-        "options": [p["options"] for p in params],
-        "keys": [p["idempotency_key"] for p in params],
+        "ids": [r["id"] for r in rows],
+        "types": [r["type"] for r in rows],
+        "queues": [r["queue"] for r in rows],
+        "commands": [r["command"] for r in rows],
+        "options": [r["options"] for r in rows],
+        "keys": [r["idempotency_key"] for r in rows],
     }
+    if hashes:
+        columns["hashes"] = [r["command_hash"] for r in rows]
+    return columns
+
+
+def _start_many(params: list[dict[str, Any]]) -> dict[str, int]:
+    columns = row_columns(params)
     # a start need not wait for the disk: a lost one leaves the previous state, which the
     # redelivered message corrects
     with db.statements(durable=False).connection() as conn:

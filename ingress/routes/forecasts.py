@@ -17,6 +17,7 @@ from starlette.routing import Route
 
 from contracts import Job
 from ingress.errors import ApiError, invalid, json_response
+from ingress.query import read_limit, reject_unknown
 from ingress.state import State
 from workers import queries
 
@@ -50,15 +51,10 @@ def _after(cursor: str) -> str:
 async def get_forecast(request: Request) -> Response:
     state: State = request.app.state.switchyard
     q = request.query_params
-    unknown = set(q) - {"series_id", "limit", "cursor", "flagged"}
-    if unknown:
-        raise invalid(sorted(unknown)[0], "unknown query parameter")
-    raw_limit = q.get("limit", "100")
-    if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= MAX_LIMIT:
-        raise invalid("limit", f"a whole number from 1 to {MAX_LIMIT}")
+    reject_unknown(q, {"series_id", "limit", "cursor", "flagged"})
+    limit = read_limit(q, 100, MAX_LIMIT)
     if q.get("flagged", "false") not in ("true", "false"):
         raise invalid("flagged", "true or false")
-    limit = int(raw_limit)
     job = await _job(state, request.path_params["job_id"])
     body: dict[str, Any] = {"job_id": job.id, "type": job.type, "status": job.status, "progress": job.progress}
     params = {

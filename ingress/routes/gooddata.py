@@ -25,6 +25,7 @@ from starlette.routing import Route
 
 from contracts import InvalidCommand, Job, JobStatus, convert
 from ingress.errors import ApiError, invalid, json_response
+from ingress.query import reject_unknown
 from ingress.routes.artifacts import artifact_of
 from ingress.routes.commands import accept, header, links
 from ingress.state import State
@@ -48,9 +49,7 @@ _PARAMS = {
 
 def _query(request: Request, allowed: set[str]) -> dict[str, str]:
     q = request.query_params
-    unknown = set(q) - allowed - {"wait"}
-    if unknown:
-        raise invalid(sorted(unknown)[0], "unknown query parameter")
+    reject_unknown(q, {*allowed, "wait"})
     return {k: v for k, v in q.items() if v != ""}
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Mapping
 from typing import Any
 
@@ -12,8 +11,9 @@ from starlette.routing import Route
 
 from contracts import BY_TYPE, QUEUES, Job, JobStatus
 from ingress.errors import ApiError, invalid, json_response
+from ingress.query import read_limit, read_time, reject_unknown
 from ingress.state import State
-from workers.jobstore import BadCursor, JobFilter, aware_time
+from workers.jobstore import BadCursor, JobFilter
 from workers.submission import message_for
 
 MAX_LIMIT = 500
@@ -50,30 +50,15 @@ def read_filter(q: Mapping[str, str]) -> JobFilter:
         raise invalid("type", "not a command type (see /openapi.json)")
     if queue is not None and queue not in QUEUES:
         raise invalid("queue", f"one of {', '.join(QUEUES)}")
-    times: dict[str, dt.datetime | None] = {}
-    for name in ("since", "until"):
-        text = q.get(name) or None
-        try:
-            times[name] = None if text is None else aware_time(text)
-        except ValueError:
-            raise invalid(name, "an ISO 8601 time, e.g. 2026-11-22T08:00:00Z") from None
+    times = {name: read_time(q, name) for name in ("since", "until")}
     if times["since"] and times["until"] and times["since"] >= times["until"]:
         raise invalid("until", "must be later than since")
     return JobFilter(status=status, type=type_, queue=queue, **times)
 
 
-def read_limit(q: Mapping[str, str], default: int, most: int) -> int:
-    raw = q.get("limit") or str(default)
-    if not raw.isdigit() or not 1 <= int(raw) <= most:
-        raise invalid("limit", f"a whole number from 1 to {most}")
-    return int(raw)
-
-
 async def list_jobs(request: Request) -> Response:
     q = request.query_params
-    unknown = set(q) - {*FILTERS, "limit", "cursor"}
-    if unknown:
-        raise invalid(sorted(unknown)[0], "unknown query parameter")
+    reject_unknown(q, {*FILTERS, "limit", "cursor"})
     where = read_filter(q)
     limit = read_limit(q, 50, MAX_LIMIT)
     try:
@@ -110,9 +95,7 @@ async def retry_job(request: Request) -> Response:
 async def retry_dead_jobs(request: Request) -> Response:
     """Retry the newest dead jobs a filter selects (by queue, type, time), at most ``limit``."""
     q = request.query_params
-    unknown = set(q) - {*FILTERS, "limit"}
-    if unknown:
-        raise invalid(sorted(unknown)[0], "unknown query parameter")
+    reject_unknown(q, {*FILTERS, "limit"})
     if q.get("status") not in (None, "", JobStatus.DEAD.value):
         raise invalid("status", "only dead jobs can be retried")
     retried = await retry_dead(_state(request), read_filter(q), read_limit(q, 100, MAX_RETRY))
@@ -123,8 +106,8 @@ async def retry_dead(state: State, where: JobFilter, limit: int) -> list[Job]:
     """Queue again and send the newest ``limit`` dead jobs ``where`` selects (the API's and the
     dashboard's bulk retry)."""
     retried = await state.jobs.retry_dead(where, limit)
-    for job, row in retried:
-        await state.dispatcher.send(message_for(job, row["options"]))
+    if retried:
+        await state.dispatcher.send_many([message_for(job, row["options"]) for job, row in retried])
     return [job for job, _ in retried]
 
 

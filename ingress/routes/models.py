@@ -23,6 +23,7 @@ from contracts.cron import check
 from contracts.schedules import ScheduleSpec
 from ingress.body import read_json_body
 from ingress.errors import ApiError, invalid, json_response
+from ingress.query import read_limit, read_time, reject_unknown
 from ingress.state import State
 from workers import db, schedules
 from workers.metrics.store import latest_key
@@ -109,22 +110,13 @@ def _history(model_id: uuid.UUID, since: dt.datetime, limit: int) -> list[dict[s
 async def history(request: Request) -> Response:
     model_id = _model_id(request.path_params["model_id"], "model_id")
     q = request.query_params
-    unknown = set(q) - {"metric", "since", "limit"}
-    if unknown:
-        raise invalid(sorted(unknown)[0], "unknown query parameter")
+    reject_unknown(q, {"metric", "since", "limit"})
     metric = q.get("metric")
     if metric is not None and metric not in metrics.MetricName.__args__:  # type: ignore[attr-defined]
         raise invalid("metric", f"one of {', '.join(metrics.MetricName.__args__)}")  # type: ignore[attr-defined]
-    try:
-        since = dt.datetime.fromisoformat(q["since"]) if "since" in q else dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
-    except ValueError:
-        raise invalid("since", "an ISO 8601 time, e.g. 2026-11-01T00:00:00Z") from None
-    if since.tzinfo is None:
-        since = since.replace(tzinfo=dt.UTC)
-    raw_limit = q.get("limit", "1000")
-    if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= MAX_HISTORY:
-        raise invalid("limit", f"a whole number from 1 to {MAX_HISTORY}")
-    rows = await anyio.to_thread.run_sync(_history, model_id, since, int(raw_limit))
+    since = read_time(q, "since") or dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+    limit = read_limit(q, 1000, MAX_HISTORY)
+    rows = await anyio.to_thread.run_sync(_history, model_id, since, limit)
     points = []
     for row in rows:
         values = row["metrics"] if metric is None else {metric: row["metrics"].get(metric)}

@@ -22,6 +22,7 @@ from starlette.routing import Route
 
 from contracts.pipelines import Ingest
 from ingress.errors import ApiError, invalid, json_response
+from ingress.query import read_limit, reject_unknown
 from ingress.routes.commands import accept, header, links
 from ingress.state import State
 from workers.pipelines import catalog, staging
@@ -119,7 +120,7 @@ async def put_rows(request: Request) -> Response:
                 if key is not None:
                     # the same key and body always name the same batch: a replay changes nothing
                     final = uuid.uuid5(BATCH_NAMESPACE, f"{key}\0{digest.hexdigest()}").hex
-                    replay = await _exists(conn, staging.regclass_name(final))
+                    replay = await table_exists(conn, staging.regclass_name(final))
                     if replay:
                         raise _Replay(final)
                     await conn.execute(staging.rename(batch, final))
@@ -195,7 +196,8 @@ class _Replay(Exception):
         self.batch = batch
 
 
-async def _exists(conn: Any, qualified: str) -> bool:
+async def table_exists(conn: Any, qualified: str) -> bool:
+    """Whether the table `schema.name` exists (also the dashboard's check before counting rows)."""
     cur = await conn.execute(staging.EXISTS, (qualified,))
     row = await cur.fetchone()
     return bool(row and row["present"])
@@ -216,13 +218,9 @@ async def list_runs(request: Request) -> Response:
     pipeline_id = request.path_params["pipeline_id"]
     if not _PIPELINE.match(pipeline_id):
         raise invalid("pipeline_id", "letters, digits, _ . -")
-    unknown = set(request.query_params) - {"limit"}
-    if unknown:
-        raise invalid(sorted(unknown)[0], "unknown query parameter")
-    raw_limit = request.query_params.get("limit", "20")
-    if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= 200:
-        raise invalid("limit", "a whole number from 1 to 200")
-    params = {"pipeline_id": pipeline_id, "limit": int(raw_limit), "before": None, "before_id": None}
+    reject_unknown(request.query_params, {"limit"})
+    limit = read_limit(request.query_params, 20, 200)
+    params = {"pipeline_id": pipeline_id, "limit": limit, "before": None, "before_id": None}
     async with state.pool.connection() as conn:
         cur = await conn.execute(SQL["runs"], params)
         runs = await cur.fetchall()

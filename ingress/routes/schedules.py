@@ -14,6 +14,7 @@ from contracts.command import from_validation_error
 from contracts.schedules import SchedulePatch, ScheduleSpec
 from ingress.body import read_json_body
 from ingress.errors import ApiError, invalid, json_response
+from ingress.query import read_limit
 from ingress.state import State
 from workers import schedules
 
@@ -53,7 +54,8 @@ async def create(request: Request) -> Response:
 def patch_fields(raw: bytes) -> dict[str, Any]:
     """The fields a PATCH body sets, each checked as SchedulePatch types it; the others stay as they are."""
     changes = decode_body(raw, SchedulePatch)
-    return {k: v for k, v in msgspec.to_builtins(changes).items() if k in msgspec.json.decode(raw)}
+    given = msgspec.json.decode(raw)
+    return {k: v for k, v in msgspec.to_builtins(changes).items() if k in given}
 
 
 async def apply_patch(name: str, given: dict[str, Any]) -> dict[str, Any] | None:
@@ -83,12 +85,10 @@ async def get_one(request: Request) -> Response:
 
 async def list_all(request: Request) -> Response:
     q = request.query_params
-    raw_limit = q.get("limit", "100")
-    if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= MAX_LIST:
-        raise invalid("limit", f"a whole number from 1 to {MAX_LIST}")
-    rows = await _run(schedules.page, q.get("after", ""), int(raw_limit))
+    limit = read_limit(q, 100, MAX_LIST)
+    rows = await _run(schedules.page, q.get("after", ""), limit)
     items = [masked(schedules.view(r)) for r in rows]
-    return json_response({"items": items, "next_after": items[-1]["name"] if len(items) == int(raw_limit) else None})
+    return json_response({"items": items, "next_after": items[-1]["name"] if len(items) == limit else None})
 
 
 async def delete(request: Request) -> Response:

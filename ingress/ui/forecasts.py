@@ -20,7 +20,7 @@ from ingress.routes import forecasts as forecasts_api
 from ingress.ui import queries
 from ingress.ui.jobs import PAGE_SIZE
 from ingress.ui.web import SECURITY_HEADERS, error_page, page, render, state_of
-from workers.jobstore import BadCursor, JobFilter
+from workers.jobstore import BadCursor, JobFilter, aware_time
 
 #: series drawn per page (each its own chart); more are a "next" link away
 SERIES_PER_PAGE = 12
@@ -97,9 +97,8 @@ def _history(command: dict[str, Any], series_id: str, first: dt.datetime | None)
     return [[start.timestamp() + i * step, values[i]] for i in range(begin, len(values))]
 
 
-def _ts(value: str) -> dt.datetime:
-    parsed = dt.datetime.fromisoformat(value)
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+def _epoch(ts: str) -> float:
+    return aware_time(ts).timestamp()
 
 
 @page
@@ -117,15 +116,21 @@ async def forecast_data(request: Request) -> Response:
         chart: dict[str, Any] = {"series_id": item["series_id"], "model": item["model"], "backend": item["backend"]}
         if "forecast" in item:
             points = item["forecast"]
-            first = _ts(points[0]["ts"]) if points else None
+            first = aware_time(points[0]["ts"]) if points else None
             chart["history"] = _history(command, item["series_id"], first)
             chart["forecast"] = [
-                {"t": _ts(p["ts"]).timestamp(), "mean": p["mean"], "quantiles": p["quantiles"] or {}} for p in points
+                {"t": aware_time(p["ts"]).timestamp(), "mean": p["mean"], "quantiles": p["quantiles"] or {}}
+                for p in points
             ]
             chart["accuracy"] = item["accuracy"]
         else:
             chart["scores"] = [
-                {"t": _ts(p["ts"]).timestamp(), "value": p["value"], "score": p["score"], "anomaly": p["anomaly"]}
+                {
+                    "t": aware_time(p["ts"]).timestamp(),
+                    "value": p["value"],
+                    "score": p["score"],
+                    "anomaly": p["anomaly"],
+                }
                 for p in item["scores"]
             ]
             chart["threshold"] = item["threshold"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+import psycopg
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -15,6 +16,8 @@ from ingress.ui.web import SECURITY_HEADERS, error_page, page, render, state_of
 #: points on the chart: the newest computations of the model
 HISTORY_POINTS = 1000
 MODELS_SHOWN = 200
+#: computations listed on a model's page under its chart
+LATEST_SHOWN = 20
 
 
 def _model_id(request: Request) -> uuid.UUID | None:
@@ -31,9 +34,8 @@ def _threshold(alert: dict[str, Any]) -> tuple[str, float] | None:
     return None
 
 
-async def _alerts(request: Request, model_id: uuid.UUID) -> list[dict[str, Any]]:
-    async with state_of(request).pool.connection() as conn:
-        rows = await (await conn.execute(queries.MODEL_ALERTS, {"model_id": str(model_id)})).fetchall()
+async def _alerts(conn: psycopg.AsyncConnection[Any], model_id: uuid.UUID) -> list[dict[str, Any]]:
+    rows = await (await conn.execute(queries.MODEL_ALERTS, {"model_id": str(model_id)})).fetchall()
     alerts = []
     for row in rows:
         found = _threshold(row["alert"] or {})
@@ -80,9 +82,10 @@ async def model_page(request: Request) -> Response:
     if model_id is None:
         return error_page(request, 404, "Not found", "A model id is a UUID.")
     async with state_of(request).pool.connection() as conn:
-        latest = await (await conn.execute(queries.HISTORY, {"model_id": model_id, "limit": HISTORY_POINTS})).fetchall()
-    alerts = await _alerts(request, model_id)
-    return render(request, "model.html", model_id=str(model_id), latest=latest[:20], alerts=alerts)
+        # the page lists the newest few; the chart fetches its points from /data
+        latest = await (await conn.execute(queries.HISTORY, {"model_id": model_id, "limit": LATEST_SHOWN})).fetchall()
+        alerts = await _alerts(conn, model_id)
+    return render(request, "model.html", model_id=str(model_id), latest=latest, alerts=alerts)
 
 
 @page
@@ -93,6 +96,7 @@ async def model_data(request: Request) -> Response:
         return json_response({"error": "not_found", "detail": "a model id is a UUID"}, 404, headers=SECURITY_HEADERS)
     async with state_of(request).pool.connection() as conn:
         rows = await (await conn.execute(queries.HISTORY, {"model_id": model_id, "limit": HISTORY_POINTS})).fetchall()
+        thresholds = await _alerts(conn, model_id)
     rows.reverse()
     names = sorted({name for row in rows for name, value in row["metrics"].items() if isinstance(value, int | float)})
     series = [{"label": name, "values": [_number(row["metrics"].get(name)) for row in rows]} for name in names]
@@ -100,7 +104,7 @@ async def model_data(request: Request) -> Response:
         "model_id": str(model_id),
         "x": [row["computed_at"].timestamp() for row in rows],
         "series": series,
-        "thresholds": await _alerts(request, model_id),
+        "thresholds": thresholds,
     }
     return json_response(body, headers=SECURITY_HEADERS)
 

@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from ingress.errors import ApiError
-from ingress.routes.pipelines import SQL, current_catalog
+from ingress.routes.pipelines import SQL, current_catalog, table_exists
 from ingress.ui import dag, queries
 from ingress.ui.web import error_page, page, render, state_of
 from workers.pipelines import catalog
@@ -24,8 +24,7 @@ COUNT_TIMEOUT_MS = 1000
 
 
 async def _row_count(conn: psycopg.AsyncConnection[Any], table: catalog.Table) -> dict[str, Any]:
-    exists = await (await conn.execute("SELECT to_regclass(%s) IS NOT NULL AS present", (table.qualified,))).fetchone()
-    if not exists or not exists["present"]:
+    if not await table_exists(conn, table.qualified):
         return {"rows": None, "exact": True, "missing": True}
     try:
         async with conn.transaction():

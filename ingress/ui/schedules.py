@@ -217,7 +217,8 @@ async def _schedule_page(
         command=msgspec.json.format(msgspec.json.encode(row["command"]), indent=2).decode(),
         runs=[_run(r, slots.zone(row["timezone"])) for r in runs],
         form=form,
-        preview=_preview(form["cron"], form["timezone"]),
+        # a page as stored shows what it already worked out for the saved cron
+        preview=saved if typed is None else _preview(form["cron"], form["timezone"]),
         error=error,
         policies=POLICIES,
         zones=zones(),
