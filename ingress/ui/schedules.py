@@ -22,7 +22,17 @@ from contracts.schedules import SchedulableCommand, ScheduleSpec
 from ingress.errors import ApiError, json_response
 from ingress.routes.schedules import apply_patch, decode_body, masked, patch_fields
 from ingress.ui import crontext, queries
-from ingress.ui.web import SECURITY_HEADERS, error_page, page, render, safe_next, state_of, submit_link
+from ingress.ui.web import (
+    SECURITY_HEADERS,
+    FieldError,
+    command_fields,
+    error_page,
+    page,
+    render,
+    safe_next,
+    state_of,
+    submit_link,
+)
 from workers import schedules, slots
 
 PAGE_SIZE = 100
@@ -40,13 +50,6 @@ NEW_DEFAULTS = {
     "policy": "skip",
     "catch_up_limit": "10",
 }
-
-
-class FieldError(Exception):
-    def __init__(self, status: int, path: str, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.error = {"path": path, "message": message}
 
 
 @functools.cache
@@ -107,14 +110,7 @@ async def schedule_list(request: Request) -> Response:
 
 def _new_spec(typed: dict[str, Any]) -> ScheduleSpec:
     """The form as the body of ``POST /v1/schedules``, decoded as the API decodes it."""
-    try:
-        fields = msgspec.json.decode(typed["body"] or "{}")
-    except msgspec.DecodeError as err:
-        raise FieldError(400, "$.command", f"not JSON: {err}") from None
-    if not isinstance(fields, dict):
-        raise FieldError(422, "$.command", "a JSON object of the command's fields")
-    if "type" in fields and fields["type"] != typed["type"]:
-        raise FieldError(422, "$.command.type", "differs from the chosen type")
+    fields = command_fields(typed["body"], typed["type"], "$.command")
     body = {
         "name": typed["name"],
         "cron": typed["cron"],

@@ -19,7 +19,7 @@ from contracts import BY_TYPE, InvalidCommand, decode
 from contracts.schema import command_schema
 from ingress.errors import ApiError
 from ingress.routes.commands import accept
-from ingress.ui.web import SECURITY_HEADERS, page, render, state_of
+from ingress.ui.web import SECURITY_HEADERS, FieldError, command_fields, page, render, state_of
 
 DEFAULT_TYPE = "system.noop"
 #: the longest prefill a link may carry (servers cap a request line near 16 KiB anyway)
@@ -95,13 +95,9 @@ async def submit(request: Request) -> Response:
     if type_ not in BY_TYPE:
         return _form(request, 422, error={"path": "$.type", "message": "choose a command type"}, **again)
     try:
-        fields = msgspec.json.decode(body)
-    except msgspec.DecodeError as err:
-        return _form(request, 400, error={"path": "$", "message": f"not JSON: {err}"}, **again)
-    if not isinstance(fields, dict):
-        return _form(request, 422, error={"path": "$", "message": "a JSON object of the command's fields"}, **again)
-    if "type" in fields and fields["type"] != type_:
-        return _form(request, 422, error={"path": "$.type", "message": "differs from the chosen type"}, **again)
+        fields = command_fields(body, type_, "$")
+    except FieldError as err:
+        return _form(request, err.status, error=err.error, **again)
     try:
         command = decode(msgspec.json.encode({**fields, "type": type_}))
         job, _ = await accept(state_of(request), command, idempotency_key=form.get("idempotency_key") or None)

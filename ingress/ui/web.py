@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode
 
+import msgspec
 import redis.asyncio as aioredis
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.requests import Request
@@ -58,6 +59,29 @@ class FormError(Exception):
         super().__init__(message)
         self.status = status
         self.message = message
+
+
+class FieldError(Exception):
+    """A form's field the page marks: status, and ``error`` = {path, message}."""
+
+    def __init__(self, status: int, path: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.error = {"path": path, "message": message}
+
+
+def command_fields(text: str, type_: str, at: str) -> dict[str, Any]:
+    """A command's fields typed as a JSON object (the chosen ``type_`` is added by the caller);
+    ``at`` is where the command sits in what the page submits (``$``, ``$.command``)."""
+    try:
+        fields = msgspec.json.decode(text or "{}")
+    except msgspec.DecodeError as err:
+        raise FieldError(400, at, f"not JSON: {err}") from None
+    if not isinstance(fields, dict):
+        raise FieldError(422, at, "a JSON object of the command's fields")
+    if "type" in fields and fields["type"] != type_:
+        raise FieldError(422, f"{at}.type", "differs from the chosen type")
+    return fields
 
 
 def state_of(request: Request) -> State:
