@@ -9,6 +9,7 @@ job stops at its next step (training job stopped, endpoint deleted) and ends ``c
 from __future__ import annotations
 
 import base64
+from collections.abc import Mapping
 from typing import Any
 
 from starlette.requests import Request
@@ -22,16 +23,16 @@ from ingress.state import State
 from workers import queries
 
 MAX_LIMIT = 1000
-_TYPES = ("forecast.forecast", "forecast.anomalies")
+TYPES = ("forecast.forecast", "forecast.anomalies")
 
 
 def _sql() -> dict[str, str]:
     return queries.load("forecasts")
 
 
-async def _job(state: State, job_id: str) -> Job:
+async def forecast_job(state: State, job_id: str) -> Job:
     job = await state.jobs.get(job_id) if len(job_id) <= 64 else None
-    if job is None or job.type not in _TYPES:
+    if job is None or job.type not in TYPES:
         message = "no such job" if job is None else f"job is a {job.type}, not a forecast or anomalies job"
         raise ApiError(404, "not_found", {"job_id": job_id[:64], "message": message})
     return job
@@ -51,11 +52,22 @@ def _after(cursor: str) -> str:
 async def get_forecast(request: Request) -> Response:
     state: State = request.app.state.switchyard
     q = request.query_params
+    limit = page_size(q)
+    job = await forecast_job(state, request.path_params["job_id"])
+    return json_response(await forecast_body(state, job, q, limit))
+
+
+def page_size(q: Mapping[str, str]) -> int:
+    """The page size of a forecast's series, once the whole query string is checked (422 otherwise)."""
     reject_unknown(q, {"series_id", "limit", "cursor", "flagged"})
     limit = read_limit(q, 100, MAX_LIMIT)
     if q.get("flagged", "false") not in ("true", "false"):
         raise invalid("flagged", "true or false")
-    job = await _job(state, request.path_params["job_id"])
+    return limit
+
+
+async def forecast_body(state: State, job: Job, q: Mapping[str, str], limit: int) -> dict[str, Any]:
+    """One page of a forecast job's series with their points (the API's answer; the dashboard's charts)."""
     body: dict[str, Any] = {"job_id": job.id, "type": job.type, "status": job.status, "progress": job.progress}
     params = {
         "job_id": job.id,
@@ -92,12 +104,12 @@ async def get_forecast(request: Request) -> Response:
             item |= {"threshold": s["threshold"], "anomalies": s["anomalies"], "scores": by_series[s["series_id"]]}
         body["series"].append(item)
     body["next_cursor"] = _cursor(ids[-1]) if more else None
-    return json_response(body)
+    return body
 
 
 async def cancel_forecast(request: Request) -> Response:
     state: State = request.app.state.switchyard
-    job = await _job(state, request.path_params["job_id"])
+    job = await forecast_job(state, request.path_params["job_id"])
     if job.status == "queued":
         cancelled = await state.jobs.transition("cancel", job.id)
         if cancelled is not None:

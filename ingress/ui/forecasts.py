@@ -20,13 +20,13 @@ from ingress.routes import forecasts as forecasts_api
 from ingress.ui import queries
 from ingress.ui.jobs import PAGE_SIZE
 from ingress.ui.web import SECURITY_HEADERS, error_page, page, render, state_of
-from workers.jobstore import BadCursor, JobFilter, aware_time
+from workers.jobstore import BadCursor, JobFilter
 
 #: series drawn per page (each its own chart); more are a "next" link away
 SERIES_PER_PAGE = 12
 #: the history drawn before a forecast: its newest points
 HISTORY_POINTS = 500
-TYPES = forecasts_api._TYPES  # one list of the forecast job types
+TYPES = forecasts_api.TYPES
 
 
 #: a small example to start a new forecast from (the operator edits it on the Submit form)
@@ -97,36 +97,34 @@ def _history(command: dict[str, Any], series_id: str, first: dt.datetime | None)
     return [[start.timestamp() + i * step, values[i]] for i in range(begin, len(values))]
 
 
-def _epoch(ts: str) -> float:
-    return aware_time(ts).timestamp()
-
-
 @page
 async def forecast_data(request: Request) -> Response:
     """The charts' data: the API's answer for one page of series, plus each forecast's history."""
+    state = state_of(request)
+    q = request.query_params
     try:
-        answer = await forecasts_api.get_forecast(request)
+        # the API's own checks and answer, with the job read once for both
+        limit = forecasts_api.page_size(q)
+        job = await forecasts_api.forecast_job(state, request.path_params["job_id"])
+        body = await forecasts_api.forecast_body(state, job, q, limit)
     except ApiError as err:
         return json_response({"error": err.error, "detail": err.message}, err.status, headers=SECURITY_HEADERS)
-    body = msgspec.json.decode(answer.body)
-    job = await state_of(request).jobs.get(body["job_id"])
-    command = msgspec.to_builtins(job.command) if job is not None else {}
+    command = msgspec.to_builtins(job.command)
     charts = []
     for item in body["series"]:
         chart: dict[str, Any] = {"series_id": item["series_id"], "model": item["model"], "backend": item["backend"]}
         if "forecast" in item:
             points = item["forecast"]
-            first = aware_time(points[0]["ts"]) if points else None
+            first = points[0]["ts"] if points else None
             chart["history"] = _history(command, item["series_id"], first)
             chart["forecast"] = [
-                {"t": aware_time(p["ts"]).timestamp(), "mean": p["mean"], "quantiles": p["quantiles"] or {}}
-                for p in points
+                {"t": p["ts"].timestamp(), "mean": p["mean"], "quantiles": p["quantiles"] or {}} for p in points
             ]
             chart["accuracy"] = item["accuracy"]
         else:
             chart["scores"] = [
                 {
-                    "t": aware_time(p["ts"]).timestamp(),
+                    "t": p["ts"].timestamp(),
                     "value": p["value"],
                     "score": p["score"],
                     "anomaly": p["anomaly"],
