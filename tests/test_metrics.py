@@ -48,7 +48,9 @@ def add_results(database_url: str, model_id: uuid.UUID | str, *rows: tuple[Any, 
 def run(client: httpx.Client, stack: dict[str, str], command: dict, status: str = "succeeded") -> dict:
     accepted = client.post("/v1/commands", json={"type": "metrics.compute", **command})
     assert accepted.status_code == 202, accepted.text
-    return wait_status(stack["DATABASE_URL"], accepted.json()["id"], {status, "dead", "succeeded"})
+    job = wait_status(stack["DATABASE_URL"], accepted.json()["id"], {status, "dead", "succeeded"})
+    assert job["status"] == status, job["error"] or job["result"]  # a wrong outcome says so, not a TypeError
+    return job
 
 
 def history_rows(database_url: str, model_id: uuid.UUID) -> int:
