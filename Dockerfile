@@ -12,7 +12,7 @@ ENV WEB_HOST=0.0.0.0
 
 WORKDIR /app
 
-COPY pyproject.toml Procfile ./
+COPY pyproject.toml requirements.txt Procfile ./
 COPY contracts ./contracts
 COPY ingress ./ingress
 COPY workers ./workers
@@ -22,9 +22,11 @@ COPY devservers ./devservers
 COPY catalog ./catalog
 
 # pyproject.toml names README.md as the readme; an empty one keeps the build from
-# depending on it. Only the runtime dependencies: no [dev] or [local] extras.
+# depending on it. Only the runtime dependencies, at the locked versions and hashes
+# (requirements.txt, made by `make lock`); no [dev] or [local] extras.
 RUN touch README.md \
-    && pip install . \
+    && pip install --require-hashes -r requirements.txt \
+    && pip install --no-deps --no-build-isolation . \
     && rm -rf build ./*.egg-info \
     && useradd --create-home --uid 10001 app \
     && mkdir -p /app/.data/artifacts && chown -R app /app/.data

@@ -5,15 +5,22 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3.12 || command -v p
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# The lock: every install path (make up, make test, the Dockerfile) takes exact versions with
+# hashes from these files, so a library's new release cannot break a fresh clone. pyproject.toml
+# keeps the ranges; `make lock` re-resolves them on purpose.
+LOCK := requirements-dev.txt
+LOCK_RUNTIME := requirements.txt
+UV_COMPILE = $(BIN)/uv pip compile --quiet --universal --python-version 3.11 --generate-hashes
 
-.PHONY: up test browser install lint format bench bench-pools schema clean
+.PHONY: up test browser install lint format bench bench-pools schema lock drills clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-$(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[local,dev]'
+# setuptools (the build backend) is in the lock too, so the editable install downloads nothing.
+$(STAMP): $(LOCK) pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --require-hashes -r $(LOCK)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -38,6 +45,14 @@ lint: install
 format: install
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
+
+# Re-resolve pyproject.toml's ranges into the two lock files (dev = runtime + local + dev extras;
+# the runtime lock takes the same versions), then reinstall; run `make test` after it.
+lock: install
+	printf 'setuptools>=69\n' | $(UV_COMPILE) pyproject.toml - --extra local --extra dev -o $(LOCK)
+	printf 'setuptools>=69\n' | $(UV_COMPILE) pyproject.toml - -c $(LOCK) -o $(LOCK_RUNTIME)
+	rm -f $(STAMP)
+	$(MAKE) install
 
 schema: install
 	$(BIN)/python -m contracts.schema
