@@ -15,6 +15,8 @@ WORKDIR /app
 COPY pyproject.toml requirements.txt Procfile ./
 COPY contracts ./contracts
 COPY ingress ./ingress
+COPY bus ./bus
+COPY pipelines_catalog ./pipelines_catalog
 COPY workers ./workers
 COPY sql ./sql
 COPY devservers ./devservers

@@ -198,7 +198,7 @@ def ingest(api: httpx.Client, url: str, count: int, repeat: int, workdir: Path) 
 
 def planning(catalog_dir: Path) -> dict[str, Any]:
     """sqlglot: parse, check and build every node's statements, per node; then the cached lookup."""
-    from workers.pipelines import catalog, plan
+    from pipelines_catalog import catalog, plan
 
     cat = catalog.load(catalog_dir)
     nodes = sum(len(p.nodes) for p in cat.pipelines.values())

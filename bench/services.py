@@ -14,9 +14,9 @@ from pathlib import Path
 import psycopg
 import redis
 
+from bus.migrate import migrate
+from bus.settings import Settings
 from devservers import EmbeddedPostgres, EmbeddedRedis
-from workers.migrate import migrate
-from workers.settings import Settings
 
 warnings.filterwarnings("ignore", module="platformdirs")
 
@@ -81,8 +81,8 @@ def base_env() -> dict[str, str]:
 
 
 def _clear_settings_cache() -> None:
-    # workers.settings.get is cached for the life of a process; a scenario changes the URLs
-    module = sys.modules.get("workers.settings")
+    # bus.settings.get is cached for the life of a process; a scenario changes the URLs
+    module = sys.modules.get("bus.settings")
     if module is not None:
         module.get.cache_clear()
 

@@ -79,7 +79,7 @@ def banner(env: dict[str, str]) -> str:
 def up() -> int:
     env, started = prepare()
     try:
-        from workers.migrate import migrate
+        from bus.migrate import migrate
 
         migrate(env["DATABASE_URL"])
         print(banner(env), flush=True)

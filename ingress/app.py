@@ -15,10 +15,13 @@ from prometheus_client import CollectorRegistry
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 
+from bus import broker as broker_setup
+from bus import db, settings
+from bus.async_jobstore import AsyncJobs
+from bus.redis_client import async_client
 from ingress.auth import ApiKeyMiddleware
 from ingress.dispatch import Dispatcher
 from ingress.errors import HANDLERS
-from ingress.jobs import AsyncJobs
 from ingress.routes import (
     artifacts,
     commands,
@@ -34,9 +37,6 @@ from ingress.routes import (
 )
 from ingress.state import State
 from ingress.ui import ROUTES as UI_ROUTES
-from workers import broker as broker_setup
-from workers import db, settings
-from workers.redis_client import async_client
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +64,7 @@ def create_app(config: settings.Settings | None = None) -> Starlette:
         for each in (pool, statements):
             await each.open(wait=False)  # start even if Postgres is down: requests answer 503
         redis = async_client()
-        bus = broker_setup.build(with_lifecycle=False)
+        bus = broker_setup.build()
         on_rabbitmq = config.broker.startswith(("amqp://", "amqps://"))
         bus_redis = redis if on_rabbitmq or config.broker == config.redis_url else async_client(config.broker)
         store = AsyncJobs(statements, redis, config.status_ttl_s, namespace=config.broker_namespace)

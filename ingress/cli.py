@@ -15,8 +15,8 @@ from typing import Any
 
 import msgspec
 
+from bus.jobstore import aware_time
 from contracts import BY_TYPE, QUEUES, InvalidCommand, JobStatus, convert
-from workers.jobstore import aware_time
 
 
 def _print(obj: Any) -> None:
@@ -34,9 +34,9 @@ def _read(path: str) -> list[tuple[str, Any]]:
 
 
 def publish(args: argparse.Namespace) -> int:
-    from workers import broker as broker_setup
-    from workers.jobstore import JobStore
-    from workers.submission import submit
+    from bus import broker as broker_setup
+    from bus.jobstore import JobStore
+    from bus.submission import submit
 
     commands = []
     for prefix, raw in _read(args.file):
@@ -45,7 +45,7 @@ def publish(args: argparse.Namespace) -> int:
         except InvalidCommand as err:
             raise SystemExit(f"error: invalid command at {err.path}: {err.message}") from None
         commands.append(command)
-    bus = broker_setup.build(with_lifecycle=False)
+    bus = broker_setup.build()
     store = JobStore()
     for n, command in enumerate(commands):
         key = args.idempotency_key
@@ -56,7 +56,7 @@ def publish(args: argparse.Namespace) -> int:
 
 
 def jobs(args: argparse.Namespace) -> int:
-    from workers.jobstore import JobFilter, JobStore
+    from bus.jobstore import JobFilter, JobStore
 
     where = JobFilter(status=args.status, type=args.type, queue=args.queue, since=args.since)
     found, _ = JobStore().list(where, limit=args.limit)
@@ -66,7 +66,7 @@ def jobs(args: argparse.Namespace) -> int:
 
 
 def job(args: argparse.Namespace) -> int:
-    from workers.jobstore import JobStore
+    from bus.jobstore import JobStore
 
     found = JobStore().get(args.id)
     if found is None:
@@ -77,8 +77,8 @@ def job(args: argparse.Namespace) -> int:
 
 
 def migrate(args: argparse.Namespace) -> int:
-    from workers import settings
-    from workers.migrate import migrate as apply
+    from bus import settings
+    from bus.migrate import migrate as apply
 
     applied = apply(settings.get().database_url)
     print("applied: " + ", ".join(applied) if applied else "up to date")

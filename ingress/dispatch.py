@@ -14,8 +14,8 @@ import anyio
 import dramatiq
 import redis.asyncio as aioredis
 
-from ingress.jobs import AsyncJobs
-from workers.submission import add_to_redis_queue, enqueue_many
+from bus.async_jobstore import AsyncJobs
+from bus.broker_adapter import enqueue_many, enqueue_many_async, is_redis
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +33,7 @@ class Dispatcher:
         self.broker = broker
         self.jobs = jobs
         #: on the Redis broker, messages are written from the event loop (no thread hop)
-        self.redis = redis if type(broker).__name__ == "RedisBroker" else None
+        self.redis = redis if is_redis(broker) else None
         self.pause_s = pause_s
         self.limiter = anyio.CapacityLimiter(threads)
         self.down_until = 0.0
@@ -52,10 +52,7 @@ class Dispatcher:
             return False
         try:
             if self.redis is not None:
-                async with self.redis.pipeline(transaction=True) as pipe:
-                    for message in messages:
-                        add_to_redis_queue(pipe, self.broker.namespace, message)  # type: ignore[attr-defined]
-                    await pipe.execute()
+                await enqueue_many_async(self.redis, self.broker, messages)
             else:
                 await anyio.to_thread.run_sync(enqueue_many, self.broker, messages, limiter=self.limiter)
         except Exception as err:  # noqa: BLE001 - any broker failure: the row is safe, the sweeper retries

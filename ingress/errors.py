@@ -10,7 +10,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
-from workers.jobstore import unavailable
+from bus.jobstore import unavailable
 
 log = logging.getLogger(__name__)
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Collection, Mapping
 
+from bus.jobstore import aware_time
 from ingress.errors import invalid
-from workers.jobstore import aware_time
 
 
 def reject_unknown(q: Mapping[str, str], allowed: Collection[str]) -> None:

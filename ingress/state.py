@@ -8,9 +8,9 @@ import dramatiq
 import redis.asyncio as aioredis
 from psycopg_pool import AsyncConnectionPool
 
+from bus.async_jobstore import AsyncJobs
+from bus.settings import Settings
 from ingress.dispatch import Dispatcher
-from ingress.jobs import AsyncJobs
-from workers.settings import Settings
 
 
 @dataclass

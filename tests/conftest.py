@@ -54,7 +54,7 @@ def database_url(postgres_server: str) -> Iterator[str]:
     with psycopg.connect(postgres_server, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
     url = postgres_server.rsplit("/", 1)[0] + "/" + name
-    from workers.migrate import migrate
+    from bus.migrate import migrate
 
     migrate(url)
     yield url
@@ -81,7 +81,7 @@ def base_env(database_url: str, redis_url: str) -> dict[str, str]:
     # this process (contracts.publish, the job store) sees the same settings
     for name in ("DATABASE_URL", "REDIS_URL", "API_KEYS", "BROKER_NAMESPACE", "MAX_RETRIES"):
         os.environ[name] = env[name]
-    from workers import settings
+    from bus import settings
 
     settings.get.cache_clear()
     return env

@@ -125,9 +125,9 @@ def test_openapi_is_built_from_the_contracts(client: httpx.Client) -> None:
 def test_openapi_describes_every_route_the_app_serves(client: httpx.Client) -> None:
     from starlette.routing import Route
 
+    from bus.settings import from_env
     from ingress.app import create_app
     from ingress.ui.paths import is_ui_path
-    from workers.settings import from_env
 
     documented = client.get("/openapi.json").json()["paths"]
     app = create_app(from_env({"API_KEYS": "k"}))

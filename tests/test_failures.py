@@ -13,11 +13,11 @@ from pathlib import Path
 import httpx
 import pytest
 
+from bus.migrate import migrate
 from contracts import publish, system
 from contracts.publish import broker_for
 from devservers import EmbeddedPostgres, EmbeddedRedis, free_port
 from tests.support import API_KEY, ROOT, auth, job_row, start_ticker, start_web, start_worker, wait_for, wait_status
-from workers.migrate import migrate
 
 #: seconds, not minutes: Dramatiq's defaults (60 s heartbeat, maintenance on 0.1 % of calls) take
 #: minutes; ours take the 8 s heartbeat plus one ticker pass (about 10 s, printed with -s). The bound

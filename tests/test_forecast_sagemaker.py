@@ -19,10 +19,10 @@ import psycopg
 import pytest
 from dramatiq.middleware import Shutdown
 
+from bus.errors import Continue
 from devservers import free_port
 from tests.support import API_KEY, start_web, start_worker, wait_for, wait_status
 from workers.actors import JobContext
-from workers.errors import Continue
 
 moto_server = pytest.importorskip("moto.server")
 
@@ -244,8 +244,8 @@ def test_a_cancelled_run_stops_and_ends_cancelled_with_nothing_left(
 
 def test_an_unconfigured_backend_is_a_clear_permanent_error(base_env: dict[str, str]) -> None:
     """Without a role and a bucket the job cannot start: it says which settings are missing."""
-    from workers import settings
-    from workers.errors import PermanentError
+    from bus import settings
+    from bus.errors import PermanentError
     from workers.forecast import sagemaker as backend
 
     settings.get.cache_clear()
@@ -272,10 +272,10 @@ class _StopsWhen(JobContext):
 def test_a_worker_shutdown_while_the_endpoint_is_up_deletes_it_and_the_redelivery_finishes(
     base_env: dict[str, str], aws: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from bus import settings
+    from bus.jobstore import shared
     from contracts import convert
-    from workers import settings
     from workers.forecast import sagemaker as backend
-    from workers.jobstore import shared
 
     for name in (
         "SAGEMAKER_ENDPOINT_URL",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from workers.errors import PermanentError
+from bus.errors import PermanentError
 from workers.forecast import results, sources
 from workers.forecast.frames import from_rows
 

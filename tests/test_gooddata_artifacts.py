@@ -10,11 +10,11 @@ import boto3
 import httpx
 import pytest
 
+from bus.artifacts import LocalStore, S3Store, open_store, safe_file_name
 from devservers import free_port
 from tests.gooddata_replay import ReplayServer, recording
 from tests.gooddata_support import gooddata_env, run, start_gooddata_worker, succeeded
 from tests.support import API_KEY, start_web
-from workers.artifacts import LocalStore, S3Store, open_store, safe_file_name
 
 BUCKET = "switchyard-artifacts"
 AWS = {

@@ -9,9 +9,9 @@ import dramatiq
 import pytest
 from gooddata_api_client.exceptions import ApiException, NotFoundException, ServiceException
 
+from bus.errors import PermanentError
 from contracts import InvalidCommand, convert
 from contracts.gooddata import WorkspaceSpec
-from workers.errors import PermanentError
 from workers.gooddata import tree
 from workers.gooddata.errors import GoodDataUnavailable, remote, retry_after_ms
 from workers.gooddata.ratelimit import RateLimiter

@@ -7,8 +7,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import psycopg
 
+from bus.jobstore import JobStore
 from contracts import JobStatus
-from workers.jobstore import JobStore
 
 
 def test_concurrent_starts_and_finishes_are_each_recorded_once(base_env: dict[str, str]) -> None:

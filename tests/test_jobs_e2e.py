@@ -7,8 +7,8 @@ import uuid
 import httpx
 import redis
 
+from bus.jobstore import decode, mirror_key, to_job
 from tests.support import job_row, wait_for
-from workers.jobstore import decode, mirror_key, to_job
 
 
 def poll(client: httpx.Client, job_id: str, statuses: set[str], timeout: float = 30) -> dict:

@@ -10,7 +10,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from workers.migrate import MIGRATIONS, MigrationError, migrate
+from bus.migrate import MIGRATIONS, MigrationError, migrate
 
 
 @pytest.fixture()

@@ -12,9 +12,9 @@ from typing import Any
 import duckdb
 import pytest
 
-from workers.pipelines import plan, sqlbuild
-from workers.pipelines.catalog import CatalogError, load
-from workers.pipelines.rows import RowSchema
+from pipelines_catalog import plan, sqlbuild
+from pipelines_catalog.catalog import CatalogError, load
+from pipelines_catalog.rows import RowSchema
 from workers.pipelines.schedules import schedule_commands
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -18,8 +18,8 @@ import pytest
 from psycopg.rows import dict_row
 
 from devservers import free_port
+from pipelines_catalog.catalog import load
 from tests.support import API_KEY, ROOT, Proc, start_web, start_worker, wait_for, wait_status
-from workers.pipelines.catalog import load
 from workers.pipelines.schedules import schedule_commands
 
 D = dt.date
@@ -241,8 +241,8 @@ def test_ingest_copies_csv_blocks_and_escaped_rows_identically(
     import asyncio
 
     from ingress.routes.pipelines import _Stage
-    from workers.pipelines import staging
-    from workers.pipelines.rows import RowSchema
+    from pipelines_catalog import staging
+    from pipelines_catalog.rows import RowSchema
 
     path = tmp_path_factory.mktemp("all_types")
     (path / "t.yaml").write_text(ALL_TYPES)

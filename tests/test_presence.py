@@ -9,9 +9,9 @@ import msgspec
 import pytest
 import redis
 
+from bus.presence import Beacon, Member, member_key, members_key
 from devservers import EmbeddedRedis, free_port
 from tests.support import wait_for
-from workers.presence import Beacon, Member, member_key, members_key
 
 
 def test_a_redis_outage_never_stops_a_beacon_and_it_comes_back(
@@ -21,7 +21,7 @@ def test_a_redis_outage_never_stops_a_beacon_and_it_comes_back(
     client = redis.Redis.from_url(server.url, socket_connect_timeout=0.5, socket_timeout=1)
     beacon = Beacon("worker", pool="system", queues=["system"], threads=2, client=client, namespace="outage")
     key = member_key("outage", beacon.id)
-    caplog.set_level(logging.INFO, logger="workers.presence")
+    caplog.set_level(logging.INFO, logger="bus.presence")
     try:
         beacon.start()
         beacon.begin("job-1", "system.sleep")

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from workers.errors import describe, redact
-from workers.settings import SettingsError, from_env
+from bus.errors import describe, redact
+from bus.settings import SettingsError, from_env
 
 
 def test_settings_are_read_from_upper_case_variables() -> None:

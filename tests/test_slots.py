@@ -7,7 +7,7 @@ import itertools
 
 import pytest
 
-from workers import slots
+from bus import slots
 from workers.emitter import plan, slot_job_id
 
 UTC = dt.UTC

@@ -14,11 +14,11 @@ import psycopg
 import pytest
 import redis
 
+from bus.migrate import migrate
 from contracts import system
 from contracts.schedules import ScheduleSpec
 from devservers import EmbeddedPostgres, EmbeddedRedis
 from tests.support import Proc, start_ticker
-from workers.migrate import migrate
 
 EVERY_SECOND = "* * * * * *"
 
@@ -35,7 +35,7 @@ def isolated(tmp_path: Path, base_env: dict[str, str]) -> Iterator[dict[str, str
 
 
 def add_schedules(env: dict[str, str], names: list[str], cron: str = EVERY_SECOND) -> None:
-    from workers.schedules import SQL, params
+    from bus.schedule_store import SQL, params
 
     with psycopg.connect(env["DATABASE_URL"]) as conn:
         for name in names:
@@ -125,7 +125,7 @@ def test_work_per_tick_reads_only_due_schedules(isolated: dict[str, str]) -> Non
             " FROM generate_series(1, 10000) i"
         )
         conn.execute("ANALYZE schedules")
-        from workers.schedules import SQL
+        from bus.schedule_store import SQL
 
         plan = conn.execute(
             "EXPLAIN (ANALYZE, FORMAT JSON) " + SQL["due"], {"now": dt.datetime.now(dt.UTC), "limit": 500}

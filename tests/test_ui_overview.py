@@ -14,8 +14,8 @@ import httpx
 import pytest
 import redis
 
+from bus import presence, throughput
 from tests.support import start_worker, wait_for, wait_status
-from workers import presence, throughput
 
 ROW = re.compile(
     r'<tr data-worker="(?P<id>[^"]+)" data-role="(?P<role>[^"]+)" data-queues="(?P<queues>[^"]*)"'

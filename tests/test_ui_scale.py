@@ -18,9 +18,9 @@ import psycopg
 import pytest
 from psycopg import sql
 
+from bus.jobstore import JobFilter, list_query
 from contracts import BY_TYPE, ROUTES
 from tests.test_ui import browser, sign_in
-from workers.jobstore import JobFilter, list_query
 
 SEEDED = 10_000
 START = dt.datetime(2001, 1, 1, tzinfo=dt.UTC)
@@ -99,7 +99,7 @@ def test_every_job_listing_is_an_index_scan(seeded: str, where: JobFilter) -> No
 
 
 def test_the_overview_counts_do_not_read_finished_jobs(seeded: str) -> None:
-    from workers.jobstore import OPEN, SQL
+    from bus.jobstore import OPEN, SQL
 
     shown = plan(seeded, sql.SQL(SQL["count_open"]), {"statuses": list(OPEN)})  # type: ignore[arg-type]
     assert "Seq Scan on jobs" not in shown, shown

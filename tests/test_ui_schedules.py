@@ -14,10 +14,10 @@ import psycopg
 import pytest
 from psycopg.rows import dict_row
 
+from bus import slots
 from ingress.ui import crontext, queries
 from tests.support import wait_for
 from tests.test_ui import browser, csrf_of
-from workers import slots
 
 ROW = re.compile(r'<tr data-job="([^"]+)">')
 UPCOMING = re.compile(r'<tr data-at="([^"]+)">')

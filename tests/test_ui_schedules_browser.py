@@ -8,8 +8,8 @@ from typing import Any
 
 import httpx
 
+from bus import slots
 from tests.browser import REQUIRES_BROWSER, expect, log_in, shot, watch
-from workers import slots
 
 pytestmark = REQUIRES_BROWSER
 

@@ -20,9 +20,9 @@ import dramatiq
 import msgspec
 from dramatiq.middleware import CurrentMessage
 
+from bus.errors import Continue, PermanentError
+from bus.jobstore import JobStore, shared
 from contracts import CommandBase, InvalidCommand, convert, route, type_of
-from workers.errors import Continue, PermanentError
-from workers.jobstore import JobStore, shared
 
 C = TypeVar("C", bound=CommandBase)
 

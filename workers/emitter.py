@@ -23,13 +23,14 @@ import dramatiq
 import psycopg
 from psycopg.types.json import Jsonb
 
+from bus import db, slots
+from bus.broker_adapter import enqueue_many
+from bus.jobstore import SQL as JOBS
+from bus.jobstore import command_hash
+from bus.schedule_store import SQL as SCHEDULES
+from bus.submission import to_message
 from contracts import BY_TYPE, SCHEMA_VERSION, route
 from contracts.message import JOB_ID_NAMESPACE
-from workers import db, slots
-from workers.jobstore import SQL as JOBS
-from workers.jobstore import command_hash
-from workers.schedules import SQL as SCHEDULES
-from workers.submission import enqueue_many, to_message
 
 log = logging.getLogger(__name__)
 #: a schedule firing every second that was late by the grace period emits this many at most

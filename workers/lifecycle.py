@@ -13,11 +13,11 @@ import dramatiq
 from dramatiq.errors import ActorNotFound
 from dramatiq.middleware import Middleware, SkipMessage
 
+from bus import settings
+from bus.errors import StoreUnavailable, describe
+from bus.jobstore import JobStore, shared, unavailable
 from contracts import JobError, JobStatus
-from workers import settings
 from workers.actors import CONTINUED, started, take_result
-from workers.errors import StoreUnavailable, describe
-from workers.jobstore import JobStore, shared, unavailable
 
 log = logging.getLogger(__name__)
 

@@ -12,9 +12,10 @@ import logging
 
 import dramatiq
 
-from workers import db
-from workers.jobstore import SQL, to_job
-from workers.submission import enqueue_many, message_for
+from bus import db
+from bus.broker_adapter import enqueue_many
+from bus.jobstore import SQL, to_job
+from bus.submission import message_for
 
 log = logging.getLogger(__name__)
 

@@ -3,7 +3,7 @@
 - Every tick it emits the commands of due schedules (workers/emitter.py).
 - Every sweep interval it requeues the messages of Redis workers that died
   mid-job and enqueues accepted jobs the broker never received (workers/sweeper.py).
-- It lists itself with the worker processes (workers/presence.py, role ``ticker``), so the
+- It lists itself with the worker processes (bus/presence.py, role ``ticker``), so the
   dashboard shows whether anything is firing the schedules.
 
 Any number of tickers can run: each pass locks what it works on with SKIP LOCKED,
@@ -20,13 +20,13 @@ import time
 
 import dramatiq
 
+from bus import broker as broker_setup
+from bus import settings
+from bus.broker_adapter import requeue_orphans
+from bus.jobstore import unavailable
+from bus.presence import Beacon
 from contracts import QUEUES
-from workers import broker as broker_setup
-from workers import settings
 from workers.emitter import BATCH, emit_due, seconds_until_due
-from workers.jobstore import unavailable
-from workers.presence import Beacon
-from workers.queues import requeue_orphans
 from workers.sweeper import sweep
 
 log = logging.getLogger("workers.ticker")
@@ -58,7 +58,7 @@ def housekeeping(bus: dramatiq.Broker, s: settings.Settings) -> None:
 
 def run(stop: threading.Event) -> None:
     s = settings.get()
-    bus = broker_setup.build(with_lifecycle=False)
+    bus = broker_setup.build()
     log.info("ticker started: tick %.2f s, sweep %.1f s", s.tick_interval_s, s.sweep_interval_s)
     beacon = Beacon("ticker").start()
     try:

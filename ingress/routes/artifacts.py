@@ -7,10 +7,10 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
+from bus import queries
+from bus.artifacts import Artifact, from_row
 from ingress.errors import ApiError
 from ingress.state import State
-from workers import queries
-from workers.artifacts import Artifact, from_row
 
 
 async def artifact_of(state: State, job_id: str) -> Artifact | None:

@@ -9,11 +9,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from bus.submission import prepare
 from contracts import CommandBase, InvalidCommand, Job, decode
 from ingress.body import read_json_body
 from ingress.errors import ApiError, invalid, json_response
 from ingress.state import State
-from workers.submission import prepare
 
 _HEADER_VALUE = re.compile(r"^[\x21-\x7e]{1,255}$")
 

@@ -16,11 +16,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from bus import queries
 from contracts import Job
 from ingress.errors import ApiError, invalid, json_response
 from ingress.query import read_limit, reject_unknown
 from ingress.state import State
-from workers import queries
 
 MAX_LIMIT = 1000
 TYPES = ("forecast.forecast", "forecast.anomalies")

@@ -9,9 +9,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from bus import broker_adapter as queues
 from ingress.errors import json_response
 from ingress.state import State
-from workers import queues
 
 CHECK_TIMEOUT_S = 2.0
 

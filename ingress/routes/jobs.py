@@ -9,12 +9,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from bus.jobstore import BadCursor, JobFilter
+from bus.submission import message_for
 from contracts import BY_TYPE, QUEUES, Job, JobStatus
 from ingress.errors import ApiError, invalid, json_response
 from ingress.query import read_limit, read_time, reject_unknown
 from ingress.state import State
-from workers.jobstore import BadCursor, JobFilter
-from workers.submission import message_for
 
 MAX_LIMIT = 500
 #: dead jobs one bulk retry queues again at most

@@ -3,7 +3,7 @@
 Request counts and latencies are this process's own. The rest is read at scrape time, so it is
 the same whichever web process answers and however many worker machines there are: open jobs
 (queued, running, retrying, dead) from Postgres through the status index; jobs ended and their
-run times from the counters every job ending adds to in Redis (workers/throughput.py); queue
+run times from the counters every job ending adds to in Redis (bus/throughput.py); queue
 depths from the broker. Nothing here reads finished jobs from the table: a scrape costs the same
 with ten jobs or ten million.
 """
@@ -22,10 +22,11 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from bus import broker_adapter as queues
+from bus import throughput
+from bus.jobstore import OPEN
 from contracts import QUEUES
 from ingress.state import State
-from workers import queues, throughput
-from workers.jobstore import OPEN
 
 log = logging.getLogger(__name__)
 disable_created_metrics()  # the *_created series only add noise here

@@ -18,6 +18,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from bus import db
+from bus import schedule_store as schedules
+from bus.metric_store import latest_key
+from bus.queries import load
 from contracts import metrics
 from contracts.cron import check
 from contracts.schedules import ScheduleSpec
@@ -25,9 +29,6 @@ from ingress.body import read_json_body
 from ingress.errors import ApiError, invalid, json_response
 from ingress.query import read_limit, read_time, reject_unknown
 from ingress.state import State
-from workers import db, schedules
-from workers.metrics.store import latest_key
-from workers.queries import load
 
 MAX_HISTORY = 10_000
 SQL = load("metrics")

@@ -20,14 +20,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from bus.queries import load
 from contracts.pipelines import Ingest
 from ingress.errors import ApiError, invalid, json_response
 from ingress.query import read_limit, reject_unknown
 from ingress.routes.commands import accept, header, links
 from ingress.state import State
-from workers.pipelines import catalog, staging
-from workers.pipelines.rows import MAX_ERRORS, ArraySplitter, BadBody, RowError, RowSchema
-from workers.queries import load
+from pipelines_catalog import catalog, staging
+from pipelines_catalog.rows import MAX_ERRORS, ArraySplitter, BadBody, RowError, RowSchema
 
 _TABLE = re.compile(r"^[a-z_][a-z0-9_]{0,62}\.[a-z_][a-z0-9_]{0,62}$")
 _PIPELINE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,254}$")

@@ -10,13 +10,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from bus import schedule_store as schedules
 from contracts.command import from_validation_error
 from contracts.schedules import SchedulePatch, ScheduleSpec
 from ingress.body import read_json_body
 from ingress.errors import ApiError, invalid, json_response
 from ingress.query import read_limit
 from ingress.state import State
-from workers import schedules
 
 MAX_LIST = 500
 

@@ -8,7 +8,7 @@ could part, this module mends the input or adds what is missing rather than desc
   added) it has nothing to guess;
 - its clock follows the server's locale (``02:30 AM`` under en_US): pinned to 24-hour English;
 - a slot is a wall time in the schedule's zone and, across a DST change, follows the rules of
-  workers/slots.py (a skipped wall time fires once, after the gap; a repeated one at its first
+  bus/slots.py (a skipped wall time fires once, after the gap; a repeated one at its first
   occurrence). The library knows no zones: the notes about the coming clock changes are ours.
 """
 
@@ -22,10 +22,10 @@ import msgspec
 from cron_descriptor import ExpressionDescriptor, Options
 from croniter import croniter
 
+from bus import slots
 from contracts import cron as cron_rules
 from contracts.command import from_validation_error
 from contracts.schedules import SchedulePatch
-from workers import slots
 
 UTC = dt.UTC
 #: how far ahead the clock changes of a zone are looked for

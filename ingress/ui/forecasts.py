@@ -14,13 +14,13 @@ import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 
+from bus.jobstore import BadCursor, JobFilter
 from contracts.forecast import parse_start
 from ingress.errors import ApiError, json_response
 from ingress.routes import forecasts as forecasts_api
 from ingress.ui import queries
 from ingress.ui.jobs import PAGE_SIZE
 from ingress.ui.web import SECURITY_HEADERS, error_page, page, render, state_of
-from workers.jobstore import BadCursor, JobFilter
 
 #: series drawn per page (each its own chart); more are a "next" link away
 SERIES_PER_PAGE = 12

@@ -9,13 +9,13 @@ import msgspec
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from bus.jobstore import BadCursor
 from contracts import BY_TYPE, QUEUES, Job
 from contracts.job import TERMINAL
 from ingress.errors import ApiError
 from ingress.routes import artifacts
 from ingress.routes import jobs as jobs_api
 from ingress.ui.web import SECURITY_HEADERS, error_page, page, render, state_of
-from workers.jobstore import BadCursor
 
 PAGE_SIZE = 50
 #: quick time ranges offered above the list, as (label, hours back)

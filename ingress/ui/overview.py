@@ -13,12 +13,13 @@ import anyio
 from starlette.requests import Request
 from starlette.responses import Response
 
+from bus import broker_adapter as queues
+from bus import presence, throughput
+from bus.jobstore import OPEN
 from contracts import QUEUES
 from ingress.routes import health
 from ingress.state import State
 from ingress.ui.web import log, page, render, state_of
-from workers import presence, queues, throughput
-from workers.jobstore import OPEN
 
 #: Redis reads of the page give up after this long (an outage must not hold the page)
 READ_TIMEOUT_S = 2.0

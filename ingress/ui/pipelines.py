@@ -16,7 +16,7 @@ from ingress.errors import ApiError
 from ingress.routes.pipelines import SQL, current_catalog, table_exists
 from ingress.ui import dag, queries
 from ingress.ui.web import error_page, page, render, state_of
-from workers.pipelines import catalog
+from pipelines_catalog import catalog
 
 RUNS_SHOWN = 10
 #: a count that takes longer falls back to the planner's estimate (shown as such)
@@ -45,7 +45,7 @@ def _with_dependencies(cat: catalog.Catalog, prefixes: tuple[str, ...]) -> dict[
     The compiler (sqlglot) is imported here, not at start: only this page needs it in the ingress.
     A catalog that does not compile is shown with its declared dependencies.
     """
-    from workers.pipelines import plan
+    from pipelines_catalog import plan
 
     try:
         return plan.compile_catalog(cat, prefixes).pipelines

@@ -17,6 +17,8 @@ import msgspec
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from bus import schedule_store as schedules
+from bus import slots
 from contracts import type_of
 from contracts.schedules import SchedulableCommand, ScheduleSpec
 from ingress.errors import ApiError, json_response
@@ -33,7 +35,6 @@ from ingress.ui.web import (
     state_of,
     submit_link,
 )
-from workers import schedules, slots
 
 PAGE_SIZE = 100
 #: the newest runs on a schedule's page

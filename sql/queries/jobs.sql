@@ -66,7 +66,7 @@ SELECT * FROM jobs
    FOR UPDATE SKIP LOCKED;
 
 -- name: count_open
--- The jobs that still need something (to run, or an operator; workers.jobstore.OPEN): cheap at any table size,
+-- The jobs that still need something (to run, or an operator; bus.jobstore.OPEN): cheap at any table size,
 -- because each status is read from jobs_status_created_idx and finished jobs are not read.
 SELECT queue, status, count(*) AS n FROM jobs
  WHERE status = ANY(%(statuses)s)

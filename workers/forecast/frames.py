@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from bus.errors import PermanentError
 from contracts import forecast
-from workers.errors import PermanentError
 
 #: our aliases -> pandas offsets (pandas 2.2 renamed the period-end ones)
 _PANDAS = {"M": "ME", "Q": "QE", "Y": "YE"}

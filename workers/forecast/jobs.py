@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from bus import settings
+from bus.errors import PermanentError
 from contracts import forecast
-from workers import settings
 from workers.actors import JobContext
-from workers.errors import PermanentError
 from workers.forecast import frames, local, results, sources, store
 from workers.forecast.frames import SeriesData
 

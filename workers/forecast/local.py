@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from workers import settings
+from bus import settings
 from workers.forecast.accuracy import mase, smape
 
 log = logging.getLogger(__name__)

@@ -8,8 +8,8 @@ from typing import Any
 
 from psycopg.types.json import Jsonb
 
-from workers import db
-from workers.queries import load
+from bus import db
+from bus.queries import load
 
 SQL = load("forecasts")
 LIVE = ("training", "serving")

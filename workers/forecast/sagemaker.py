@@ -40,14 +40,14 @@ import pandas as pd
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from bus import settings
+from bus.errors import Continue, PermanentError
+from bus.jobstore import shared
 from contracts import JobError, JobStatus, forecast
-from workers import settings
 from workers.actors import JobContext
-from workers.errors import Continue, PermanentError
 from workers.forecast import frames, results, runs, sources, store
 from workers.forecast.accuracy import mase, smape
 from workers.forecast.frames import SeriesData
-from workers.jobstore import shared
 
 log = logging.getLogger(__name__)
 

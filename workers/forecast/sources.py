@@ -12,9 +12,9 @@ import psycopg
 import sqlglot
 from sqlglot import exp
 
+from bus import settings
+from bus.errors import PermanentError
 from contracts import forecast
-from workers import settings
-from workers.errors import PermanentError
 from workers.forecast.frames import SeriesData, from_inline, from_rows, offset
 
 #: anything that writes, locks or leaves the SELECT (SELECT INTO creates a table; a CTE may delete)

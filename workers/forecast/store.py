@@ -16,8 +16,8 @@ from typing import Any
 import msgspec
 import psycopg
 
-from workers import db
-from workers.queries import load
+from bus import db
+from bus.queries import load
 
 SQL = load("forecasts")
 

@@ -15,8 +15,8 @@ from typing import Any
 
 from gooddata_sdk import GoodDataSdk
 
-from workers import artifacts
-from workers.errors import PermanentError
+from bus import artifacts
+from bus.errors import PermanentError
 from workers.gooddata import layouts, tree, workspaces
 
 Progress = Callable[[float, str], None]

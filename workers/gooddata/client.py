@@ -15,8 +15,8 @@ from typing import Any
 from gooddata_sdk import GoodDataSdk
 from gooddata_sdk.client import GoodDataApiClient, GoodDataApiClientRetryConfig
 
-from workers import settings
-from workers.errors import PermanentError
+from bus import settings
+from bus.errors import PermanentError
 from workers.gooddata.ratelimit import RateLimiter
 
 _sdk: GoodDataSdk | None = None

@@ -21,7 +21,7 @@ import requests
 import urllib3
 from gooddata_api_client.exceptions import ApiException
 
-from workers.errors import PermanentError
+from bus.errors import PermanentError
 
 #: the SDK's export poll gives up with this ValueError: the export is slow, not wrong
 _EXPORT_TIMEOUT = "Server was not able to return response"

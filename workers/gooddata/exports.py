@@ -15,8 +15,8 @@ from pathlib import Path
 
 from gooddata_sdk import GoodDataSdk
 
-from workers import settings
-from workers.artifacts import safe_file_name
+from bus import settings
+from bus.artifacts import safe_file_name
 from workers.gooddata import client
 from workers.gooddata.errors import remote
 

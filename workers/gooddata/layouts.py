@@ -21,7 +21,7 @@ import attrs
 import yaml
 from gooddata_sdk import CatalogDeclarativeWorkspaceModel, GoodDataSdk
 
-from workers.errors import PermanentError
+from bus.errors import PermanentError
 from workers.gooddata.errors import remote
 
 EXCLUDE = ["ACTIVITY_INFO"]

@@ -13,7 +13,7 @@ from typing import Any
 
 from gooddata_sdk import GoodDataSdk
 
-from workers.errors import PermanentError
+from bus.errors import PermanentError
 from workers.gooddata import layouts, workspaces
 
 

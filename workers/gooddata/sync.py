@@ -16,8 +16,8 @@ from typing import Any
 
 from gooddata_sdk import CatalogWorkspace, GoodDataSdk
 
+from bus.errors import PermanentError
 from contracts.gooddata import WorkspaceSpec
-from workers.errors import PermanentError
 from workers.gooddata import tree, workspaces
 from workers.gooddata.errors import remote
 

@@ -9,7 +9,7 @@ from typing import Any
 from gooddata_api_client.exceptions import NotFoundException
 from gooddata_sdk import CatalogWorkspace, GoodDataSdk
 
-from workers.errors import PermanentError
+from bus.errors import PermanentError
 from workers.gooddata import tree
 from workers.gooddata.errors import remote
 

@@ -15,12 +15,12 @@ import urllib.request
 import uuid
 from typing import Any
 
+from bus import db
+from bus.errors import PermanentError
+from bus.schedule_store import SQL as SCHEDULES
 from contracts import metrics as metric_commands
-from workers import db
-from workers.errors import PermanentError
 from workers.metrics.compute import headline
 from workers.metrics.data import SQL
-from workers.schedules import SQL as SCHEDULES
 
 log = logging.getLogger(__name__)
 #: deliveries give up after this many attempts (the job then ends dead)

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from workers.errors import PermanentError
+from bus.errors import PermanentError
 from workers.metrics.data import Predictions
 
 

@@ -14,10 +14,10 @@ from typing import Any
 import msgspec
 import polars as pl
 
+from bus import db
+from bus.errors import PermanentError
+from bus.queries import load
 from contracts.metrics import Window
-from workers import db
-from workers.errors import PermanentError
-from workers.queries import load
 
 SQL = load("metrics")
 

@@ -14,10 +14,10 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import tuple_row
 
-from workers.pipelines import sqlbuild, staging
-from workers.pipelines.catalog import Table
-from workers.pipelines.sqlbuild import Statement
-from workers.queries import load as load_queries
+from bus.queries import load as load_queries
+from pipelines_catalog import sqlbuild, staging
+from pipelines_catalog.catalog import Table
+from pipelines_catalog.sqlbuild import Statement
 
 SQL = load_queries("pipelines")
 

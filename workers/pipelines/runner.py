@@ -18,13 +18,14 @@ from typing import Any
 import msgspec
 import psycopg
 
+from bus import db
+from bus.errors import redact
+from bus.jobstore import unavailable
 from contracts import pipelines as commands
-from workers import db
-from workers.errors import redact
-from workers.jobstore import unavailable
-from workers.pipelines import loading, plan
-from workers.pipelines.catalog import today
-from workers.pipelines.plan import Compiled, NodePlan
+from pipelines_catalog import plan
+from pipelines_catalog.catalog import today
+from pipelines_catalog.plan import Compiled, NodePlan
+from workers.pipelines import loading
 
 SQL = loading.SQL
 MAX_ERROR = 1000

@@ -15,12 +15,12 @@ from typing import Any
 
 import msgspec
 
+from bus import db
+from bus import schedule_store as store
 from contracts import pipelines as commands
 from contracts.schedules import ScheduleSet, ScheduleSpec
-from workers import db
-from workers import schedules as store
+from pipelines_catalog.catalog import Catalog
 from workers.pipelines import loading
-from workers.pipelines.catalog import Catalog
 
 log = logging.getLogger(__name__)
 #: schedule names the catalog owns (a schedule.set replaces the one of the same name)
@@ -95,8 +95,8 @@ def publish_triggered(catalog: Catalog, upstream: str, run_id: str) -> list[str]
     """
     import dramatiq
 
-    from workers.jobstore import shared
-    from workers.submission import submit
+    from bus.jobstore import shared
+    from bus.submission import submit
 
     published = []
     for pipeline in catalog.downstream(upstream):
@@ -112,8 +112,8 @@ def publish_triggered(catalog: Catalog, upstream: str, run_id: str) -> list[str]
 
 
 def main() -> None:
-    from workers import settings
-    from workers.pipelines.catalog import current
+    from bus import settings
+    from pipelines_catalog.catalog import current
 
     found: list[Any] = [msgspec.to_builtins(s) for s in schedule_commands(current(settings.get().catalog_dir))]
     sys.stdout.write(msgspec.json.format(msgspec.json.encode(found)).decode() + "\n")

@@ -7,10 +7,11 @@ from typing import Any
 
 import psycopg
 
-from workers import db
-from workers.pipelines import loading, sqlbuild
-from workers.pipelines.catalog import Catalog, CatalogError, Table
-from workers.pipelines.rows import RowError, RowSchema
+from bus import db
+from pipelines_catalog import sqlbuild
+from pipelines_catalog.catalog import Catalog, CatalogError, Table
+from pipelines_catalog.rows import RowError, RowSchema
+from workers.pipelines import loading
 
 SQL = loading.SQL
 

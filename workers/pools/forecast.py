@@ -14,8 +14,8 @@ import dramatiq
 
 from contracts import forecast
 from workers.actors import JobContext, handles
-from workers.broker import setup
 from workers.forecast import jobs, local
+from workers.worker_broker import setup
 
 
 class WarmUp(dramatiq.Middleware):

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from bus import artifacts
 from contracts import gooddata
-from workers import artifacts
 from workers.actors import JobContext, handles
-from workers.broker import setup
 from workers.gooddata import backup, layouts, provision, sync, workspaces
 from workers.gooddata.client import sdk
 from workers.gooddata.exports import CONTENT_TYPES, dashboard_pdf, visualization
+from workers.worker_broker import setup
 
 setup()
 

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from bus import metric_store as store
+from bus.jobstore import shared
+from bus.submission import submit
 from contracts import metrics
-from workers import broker
+from workers import worker_broker
 from workers.actors import JobContext, handles
-from workers.jobstore import shared
-from workers.metrics import alerts, compute, data, store
-from workers.submission import submit
+from workers.metrics import alerts, compute, data
 
-broker.setup()
+worker_broker.setup()
 
 
 @handles(metrics.Compute)
@@ -41,7 +42,7 @@ def compute_metrics(command: metrics.Compute, job: JobContext) -> dict[str, Any]
         if delivery is not None:
             alert_job = submit(
                 shared(),
-                broker.setup(),
+                worker_broker.setup(),
                 metrics.DeliverAlert(delivery_id=delivery),
                 idempotency_key=f"alert-delivery:{delivery}",
             )

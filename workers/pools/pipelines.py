@@ -12,14 +12,15 @@ from typing import Any, TypeVar
 
 import msgspec
 
+from bus import db, settings
+from bus.errors import PermanentError
 from contracts import pipelines
-from workers import db, settings
+from pipelines_catalog import catalog, plan
+from pipelines_catalog.catalog import CatalogError
+from pipelines_catalog.plan import Compiled
 from workers.actors import JobContext, handles
-from workers.broker import setup
-from workers.errors import PermanentError
-from workers.pipelines import catalog, loading, plan, runner, schedules, tables
-from workers.pipelines.catalog import CatalogError
-from workers.pipelines.plan import Compiled
+from workers.pipelines import loading, runner, schedules, tables
+from workers.worker_broker import setup
 
 setup()
 

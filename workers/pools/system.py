@@ -5,11 +5,11 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from bus import schedule_store
+from bus.errors import PermanentError
 from contracts import schedules, system
-from workers import schedules as schedule_store
 from workers.actors import JobContext, handles
-from workers.broker import setup
-from workers.errors import PermanentError
+from workers.worker_broker import setup
 
 setup()
 

@@ -34,8 +34,8 @@ import redis.asyncio as aioredis
 from dramatiq.common import q_name
 from dramatiq.middleware import Middleware
 
-from workers import settings
-from workers.redis_client import sync_client
+from bus import settings
+from bus.redis_client import sync_client
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ from typing import Any
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
-from workers import settings
+from bus import settings
 
 _pool: ConnectionPool | None = None
 _lock = threading.Lock()

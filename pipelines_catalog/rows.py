@@ -18,8 +18,8 @@ from typing import Annotated, Any
 
 import msgspec
 
-from workers.pipelines.catalog import Column, Table
-from workers.pipelines.types import ColumnType
+from pipelines_catalog.catalog import Column, Table
+from pipelines_catalog.types import ColumnType
 
 #: the 422 lists at most this many errors (and says it stopped)
 MAX_ERRORS = 1000

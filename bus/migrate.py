@@ -14,7 +14,7 @@ from pathlib import Path
 
 import psycopg
 
-from workers.queries import SQL_DIR
+from bus.queries import SQL_DIR
 
 log = logging.getLogger(__name__)
 MIGRATIONS = SQL_DIR / "migrations"

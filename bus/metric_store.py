@@ -10,9 +10,9 @@ import msgspec
 import redis
 from psycopg.types.json import Jsonb
 
-from workers import db
-from workers.queries import load
-from workers.redis_client import sync_client
+from bus import db
+from bus.queries import load
+from bus.redis_client import sync_client
 
 SQL = load("metrics")
 LATEST_PREFIX = "switchyard:metrics:latest:"

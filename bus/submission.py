@@ -8,12 +8,12 @@ twice carries the same id, and the workers run a job to success once.
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 import dramatiq
 import msgspec
 
+from bus import broker_adapter
 from contracts import CommandBase, Job, build_message, job_id_for, route, type_of
 
 
@@ -59,36 +59,6 @@ def message_for(job: Job, options: dict[str, Any] | None = None) -> dramatiq.Mes
     return to_message(job.id, job.type, job.queue, job.command, options or {"schema_version": 1})
 
 
-def enqueue(broker: dramatiq.Broker, message: dramatiq.Message) -> None:
-    broker.declare_queue(message.queue_name)
-    broker.enqueue(message)
-
-
-def enqueue_many(broker: dramatiq.Broker, messages: list[dramatiq.Message], chunk: int = 1000) -> None:
-    """Many messages at once. On Redis: one round trip per ``chunk`` (pipelined HSET + RPUSH,
-    exactly what Dramatiq's enqueue writes, with a fresh ``redis_message_id``); elsewhere one
-    enqueue per message."""
-    if type(broker).__name__ != "RedisBroker":
-        for message in messages:
-            enqueue(broker, message)
-        return
-    namespace = broker.namespace  # type: ignore[attr-defined]
-    for start in range(0, len(messages), chunk):
-        with broker.client.pipeline(transaction=False) as pipe:  # type: ignore[attr-defined]
-            for message in messages[start : start + chunk]:
-                add_to_redis_queue(pipe, namespace, message)
-            pipe.execute()
-
-
-def add_to_redis_queue(pipe: Any, namespace: str, message: dramatiq.Message) -> None:
-    """Queue ``message`` in a redis-py pipeline (sync or asyncio) the way Dramatiq's Redis
-    broker does: the body in ``<ns>:<queue>.msgs`` under a fresh id, the id pushed on ``<ns>:<queue>``."""
-    redis_id = str(uuid.uuid4())
-    body = message.copy(options={"redis_message_id": redis_id}).encode()
-    pipe.hset(f"{namespace}:{message.queue_name}.msgs", redis_id, body)
-    pipe.rpush(f"{namespace}:{message.queue_name}", redis_id)
-
-
 def submit(store: Any, broker: dramatiq.Broker, command: CommandBase, *, idempotency_key: str | None = None) -> Job:
     """Record and enqueue ``command`` from synchronous code (the CLI, Python callers).
 
@@ -101,7 +71,7 @@ def submit(store: Any, broker: dramatiq.Broker, command: CommandBase, *, idempot
     )
     if created:
         try:
-            enqueue(broker, sub.message())
+            broker_adapter.enqueue(broker, sub.message())
         except Exception:  # noqa: BLE001 - recorded; the sweeper enqueues it
             return job
         store.mark_enqueued([job.id])

@@ -1,4 +1,5 @@
-"""The ingress's asynchronous view of the job store (same SQL as the workers')."""
+"""The job store's asynchronous face, for the web process's event loop: the same SQL, row
+builders and mirror as the synchronous store (bus/jobstore.py)."""
 
 from __future__ import annotations
 
@@ -11,11 +12,10 @@ import redis.asyncio as aioredis
 from psycopg import sql
 from psycopg_pool import AsyncConnectionPool
 
-from contracts import Job
-from ingress.batcher import Batcher
-from workers import throughput
-from workers.groupcommit import row_columns
-from workers.jobstore import (
+from bus import throughput
+from bus.batcher import Batcher
+from bus.groupcommit import row_columns
+from bus.jobstore import (
     FINAL,
     MIRRORED,
     OPEN,
@@ -29,7 +29,8 @@ from workers.jobstore import (
     row_params,
     to_job,
 )
-from workers.submission import Submission
+from bus.submission import Submission
+from contracts import Job
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +40,7 @@ class AsyncJobs:
         self.pool = pool
         self.redis = redis
         self.ttl_s = ttl_s
-        #: BROKER_NAMESPACE: scopes the per-minute throughput counts (workers/throughput.py)
+        #: BROKER_NAMESPACE: scopes the per-minute throughput counts (bus/throughput.py)
         self.namespace = namespace
         self._pending: set[str] = set()
         self._wake = asyncio.Event()

@@ -1,29 +1,29 @@
 """The Dramatiq broker every process shares: Redis by default, RabbitMQ for amqp:// URLs.
 
 Dramatiq and the broker are the distributed engine; this module only picks the
-broker and the middleware stack:
+broker and the middleware stack (worker processes add theirs: workers/worker_broker.py):
 
 - Retries: exponential backoff, permanent errors not retried (the actors' ``throws``),
   and a store outage retried without counting against ``max_retries``.
 - JobLifecycle: writes every job transition (after Retries has decided, so it can
   tell ``failed`` from ``dead``).
 - Presence: lists the worker process, its queues and its in-flight jobs in Redis for
-  the dashboard (workers/presence.py).
+  the dashboard (bus/presence.py).
 - Redis: a short heartbeat timeout and a frequent maintenance pass, so messages of
   a worker killed mid-job go back to the queue in seconds instead of minutes.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import dramatiq
 import redis
 from dramatiq.common import compute_backoff
 from dramatiq.middleware import AgeLimit, CurrentMessage, ShutdownNotifications, TimeLimit, retries
 
-from workers import settings
-from workers.errors import StoreUnavailable
-
-_broker: dramatiq.Broker | None = None
+from bus import settings
+from bus.errors import StoreUnavailable
 
 
 class Retries(retries.Retries):
@@ -38,42 +38,30 @@ class Retries(retries.Retries):
         super().after_process_message(broker, message, result=result, exception=exception)
 
 
-def build(*, with_lifecycle: bool = True) -> dramatiq.Broker:
+def build(*, middleware: Sequence[dramatiq.Middleware] = ()) -> dramatiq.Broker:
+    """A broker with the shared middleware; ``middleware`` goes before Retries (which must
+    decide last, so a lifecycle middleware can tell ``failed`` from ``dead``)."""
     s = settings.get()
-    middleware: list[dramatiq.Middleware] = [
+    stack: list[dramatiq.Middleware] = [
         AgeLimit(),
         TimeLimit(time_limit=s.job_time_limit_ms),
         ShutdownNotifications(),
         CurrentMessage(),
     ]
-    if with_lifecycle:
-        from workers.lifecycle import JobLifecycle
-        from workers.presence import Presence
-
-        # after JobLifecycle: a message it skips (already over, a stale tick) is never listed as running
-        middleware += [JobLifecycle(), Presence()]
-    middleware.append(Retries(max_retries=s.max_retries, min_backoff=s.min_backoff_ms, max_backoff=s.max_backoff_ms))
+    stack += middleware
+    stack.append(Retries(max_retries=s.max_retries, min_backoff=s.min_backoff_ms, max_backoff=s.max_backoff_ms))
 
     url = s.broker
     if url.startswith(("amqp://", "amqps://")):
         from dramatiq.brokers.rabbitmq import RabbitmqBroker
 
-        return RabbitmqBroker(url=url, middleware=middleware, confirm_delivery=True)
+        return RabbitmqBroker(url=url, middleware=stack, confirm_delivery=True)
     from dramatiq.brokers.redis import RedisBroker
 
     return RedisBroker(
         client=redis.Redis.from_url(url, socket_connect_timeout=max(1.0, s.redis_timeout), socket_timeout=10),
-        middleware=middleware,
+        middleware=stack,
         namespace=s.broker_namespace,
         heartbeat_timeout=s.heartbeat_timeout_ms,
         maintenance_chance=s.maintenance_chance,
     )
-
-
-def setup(*, with_lifecycle: bool = True) -> dramatiq.Broker:
-    """Build the process's broker once and make it Dramatiq's global broker."""
-    global _broker
-    if _broker is None:
-        _broker = build(with_lifecycle=with_lifecycle)
-        dramatiq.set_broker(_broker)
-    return _broker

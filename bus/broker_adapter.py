@@ -1,8 +1,15 @@
-"""Broker-agnostic questions about queues: is the broker up, how deep is each queue."""
+"""The broker adapter: everything that depends on how a Dramatiq broker keeps its queues.
+
+Enqueueing many messages in one round trip, queue depths, the requeue of dead workers'
+messages, a ping. It is the only module that knows Dramatiq's Redis key layout
+(``<ns>:<queue>`` lists, ``<ns>:<queue>.msgs`` hashes, ``.DQ`` / ``.XQ`` queues); a contract test
+checks that layout against the pinned Dramatiq (tests/test_broker_adapter.py)."""
 
 from __future__ import annotations
 
+import uuid
 import weakref
+from typing import Any
 
 import dramatiq
 from dramatiq.common import dq_name, xq_name
@@ -76,3 +83,46 @@ def _maintenance_broker(broker: dramatiq.Broker) -> dramatiq.Broker:
             middleware=[],
         )
     return _maintainers[broker]
+
+
+def enqueue(broker: dramatiq.Broker, message: dramatiq.Message) -> None:
+    broker.declare_queue(message.queue_name)
+    broker.enqueue(message)
+
+
+def enqueue_many(broker: dramatiq.Broker, messages: list[dramatiq.Message], chunk: int = 1000) -> None:
+    """Many messages at once. On Redis: one round trip per ``chunk`` (pipelined HSET + RPUSH,
+    exactly what Dramatiq's enqueue writes, with a fresh ``redis_message_id``); elsewhere one
+    enqueue per message."""
+    if not is_redis(broker):
+        for message in messages:
+            enqueue(broker, message)
+        return
+    namespace = broker.namespace  # type: ignore[attr-defined]
+    for start in range(0, len(messages), chunk):
+        with broker.client.pipeline(transaction=False) as pipe:  # type: ignore[attr-defined]
+            for message in messages[start : start + chunk]:
+                add_to_redis_queue(pipe, namespace, message)
+            pipe.execute()
+
+
+def is_redis(broker: dramatiq.Broker) -> bool:
+    return type(broker).__name__ == "RedisBroker"
+
+
+async def enqueue_many_async(client: Any, broker: dramatiq.Broker, messages: list[dramatiq.Message]) -> None:
+    """On the Redis broker, from an event loop: all ``messages`` in one MULTI/EXEC on ``client``
+    (a redis.asyncio client of the broker's Redis)."""
+    async with client.pipeline(transaction=True) as pipe:
+        for message in messages:
+            add_to_redis_queue(pipe, broker.namespace, message)  # type: ignore[attr-defined]
+        await pipe.execute()
+
+
+def add_to_redis_queue(pipe: Any, namespace: str, message: dramatiq.Message) -> None:
+    """Queue ``message`` in a redis-py pipeline (sync or asyncio) the way Dramatiq's Redis
+    broker does: the body in ``<ns>:<queue>.msgs`` under a fresh id, the id pushed on ``<ns>:<queue>``."""
+    redis_id = str(uuid.uuid4())
+    body = message.copy(options={"redis_message_id": redis_id}).encode()
+    pipe.hset(f"{namespace}:{message.queue_name}.msgs", redis_id, body)
+    pipe.rpush(f"{namespace}:{message.queue_name}", redis_id)

@@ -5,7 +5,7 @@ the body streams in) and the pool (inline rows, Python nodes). These two stateme
 are composed with ``psycopg.sql`` instead of sqlglot, which has no ``COPY ... FROM
 STDIN`` and stays out of the web process: every identifier is a quoted
 ``sql.Identifier`` of a checked catalog name, every type comes from the closed list
-of ``workers.pipelines.types``.
+of ``pipelines_catalog.types``.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import uuid
 
 from psycopg import sql
 
-from workers.pipelines.catalog import Table
+from pipelines_catalog.catalog import Table
 
 SCHEMA = "pipelines_staging"  # created by migration 0003
 #: ordinal of a row in its batch: the last row of a repeated primary key wins

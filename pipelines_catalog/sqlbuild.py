@@ -14,7 +14,7 @@ from typing import Any
 import msgspec
 from sqlglot import exp
 
-from workers.pipelines.catalog import Column, Table
+from pipelines_catalog.catalog import Column, Table
 
 PG = "postgres"
 #: alias of the node's query inside the generated INSERT

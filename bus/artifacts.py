@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 
 import msgspec
 
-from workers import db, queries, settings
+from bus import db, queries, settings
 
 CHUNK = 64 * 1024
 _UNSAFE = re.compile(r"[^A-Za-z0-9._ -]+")

@@ -17,8 +17,8 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any
 
-from workers import db
-from workers.queries import load
+from bus import db
+from bus.queries import load
 
 log = logging.getLogger(__name__)
 SQL = load("jobs")

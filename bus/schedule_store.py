@@ -13,10 +13,10 @@ import msgspec
 import psycopg
 from psycopg.types.json import Jsonb
 
+from bus import db, slots
+from bus.queries import load
 from contracts import type_of
 from contracts.schedules import ScheduleSpec
-from workers import db, slots
-from workers.queries import load
 
 SQL = load("schedules")
 

@@ -19,11 +19,11 @@ import redis
 from psycopg import sql
 from psycopg.types.json import Jsonb, set_json_dumps, set_json_loads
 
+from bus import db, settings, throughput
+from bus.groupcommit import GroupCommit
+from bus.queries import load
+from bus.redis_client import sync_client
 from contracts import BY_TYPE, ROUTES, Job, JobError, JobStatus, Progress
-from workers import db, settings, throughput
-from workers.groupcommit import GroupCommit
-from workers.queries import load
-from workers.redis_client import sync_client
 
 log = logging.getLogger(__name__)
 SQL = load("jobs")
@@ -37,7 +37,7 @@ MIRRORED = frozenset({JobStatus.SUCCEEDED, JobStatus.CANCELLED, JobStatus.DEAD})
 #: which rewrites the row first: read it from Postgres)
 FINAL = frozenset({JobStatus.SUCCEEDED, JobStatus.CANCELLED})
 #: the statuses of jobs that still need a worker or an operator, as the `count_open` query counts them
-#: (finished ones are counted as they end, in Redis: workers/throughput.py)
+#: (finished ones are counted as they end, in Redis: bus/throughput.py)
 OPEN = ("queued", "running", "failed", "dead")
 
 _encoder = msgspec.json.Encoder()

@@ -20,7 +20,7 @@ from sqlglot import exp
 from sqlglot.errors import OptimizeError, ParseError, SqlglotError
 from sqlglot.optimizer.qualify import qualify
 
-from workers.pipelines.catalog import Catalog, CatalogError, Table
+from pipelines_catalog.catalog import Catalog, CatalogError, Table
 
 DIALECT = "postgres"
 #: parameters a node's SQL may use (``:run_date`` or ``%(run_date)s``)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import redis
 import redis.asyncio as aioredis
 
-from workers import settings
+from bus import settings
 
 
 def sync_client(url: str | None = None) -> redis.Redis:

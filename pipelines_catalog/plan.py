@@ -10,10 +10,10 @@ from typing import Any
 import msgspec
 from sqlglot import exp
 
-from workers.pipelines import nodesql, sqlbuild
-from workers.pipelines.catalog import Catalog, CatalogError, Node, Pipeline, Table, with_inferred_dependencies
-from workers.pipelines.nodesql import Checked
-from workers.pipelines.sqlbuild import Statement
+from pipelines_catalog import nodesql, sqlbuild
+from pipelines_catalog.catalog import Catalog, CatalogError, Node, Pipeline, Table, with_inferred_dependencies
+from pipelines_catalog.nodesql import Checked
+from pipelines_catalog.sqlbuild import Statement
 
 
 class NodePlan(msgspec.Struct, frozen=True):

@@ -3,7 +3,7 @@
 Every ``*.yaml`` / ``*.yml`` file below the directory may hold ``tables:``,
 ``pipelines:`` and ``retention_schedule:``. Files are read with ``yaml.safe_load``
 and checked here for structure (types, keys, references, the DAG); the SQL of the
-nodes is checked against the catalog by ``workers.pipelines.nodesql`` in the pool.
+nodes is checked against the catalog by ``pipelines_catalog.nodesql`` in the pool.
 Every problem names the file, the key and what is wrong.
 
 This module imports neither sqlglot nor polars: the ingress loads the catalog too.
@@ -23,8 +23,8 @@ import yaml
 
 from contracts import cron
 from contracts.base import Identifier, QualifiedTable, SqlName
-from workers.pipelines import types
-from workers.pipelines.types import ColumnType
+from pipelines_catalog import types
+from pipelines_catalog.types import ColumnType
 
 #: functions a column default may be, besides a literal value
 DEFAULT_FUNCTIONS = ("now()", "current_date", "current_timestamp")
