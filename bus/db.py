@@ -19,7 +19,7 @@ def _options(*, autocommit: bool = False, durable: bool = True) -> dict[str, Any
     kwargs: dict[str, Any] = {"row_factory": dict_row, "autocommit": autocommit, "connect_timeout": 5}
     if not durable:
         kwargs["options"] = "-c synchronous_commit=off"
-    return {"conninfo": s.database_url, "max_size": s.db_pool_size, "kwargs": kwargs, "timeout": s.db_timeout}
+    return {"conninfo": s.database, "max_size": s.db_pool_size, "kwargs": kwargs, "timeout": s.db_timeout}
 
 
 _statements: dict[bool, ConnectionPool] = {}

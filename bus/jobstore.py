@@ -226,16 +226,18 @@ class JobStore:
 
     def insert(
         self, *, job_id: str, type: str, queue: str, command: dict[str, Any], options: dict[str, Any]
-    ) -> tuple[Job, bool]:
-        """Record an accepted command. Returns (job, created); created is False for a replay."""
+    ) -> tuple[Job, bool, bool]:
+        """Record an accepted command: (job, created, same_command). A replayed idempotency key
+        returns the existing job; same_command is False when it was recorded for another command."""
         params = row_params(job_id=job_id, type=type, queue=queue, command=command, options=options)
         with db.statements().connection() as conn:
             row = conn.execute(SQL["insert"], params).fetchone()
             if row is not None:
-                return to_job(row), True
+                return to_job(row), True, True
             existing = conn.execute(SQL["get"], {"id": job_id}).fetchone()
         assert existing is not None
-        return to_job(existing), False
+        same = existing.get("command_hash") in (None, params["command_hash"])
+        return to_job(existing), False, same
 
     def mark_enqueued(self, job_ids: list[str]) -> None:
         if job_ids:

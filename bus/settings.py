@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import os
+from pathlib import Path
 from typing import Annotated, Literal
 
 import msgspec
@@ -16,7 +17,9 @@ Positive = Annotated[int, msgspec.Meta(ge=1)]
 
 
 class Settings(msgspec.Struct, kw_only=True, frozen=True):
-    database_url: str = "postgresql://postgres@127.0.0.1:5432/postgres"
+    #: no default on purpose: a process never talks to whatever database happens to listen on
+    #: 127.0.0.1:5432 (``make up`` sets it; the CLI finds the local run's, see ``use_local_run``)
+    database_url: str = ""
     redis_url: str = "redis://127.0.0.1:6379/0"
     #: Redis by default; amqp://... selects RabbitMQ
     broker_url: str = ""
@@ -101,6 +104,13 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     pipeline_statement_timeout_s: Annotated[float, msgspec.Meta(ge=0)] = 0.0
 
     @property
+    def database(self) -> str:
+        """DATABASE_URL, or a SettingsError naming what to set."""
+        if not self.database_url:
+            raise SettingsError(NOT_CONFIGURED)
+        return self.database_url
+
+    @property
     def broker(self) -> str:
         return self.broker_url or self.redis_url
 
@@ -114,6 +124,46 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
 
 class SettingsError(ValueError):
     pass
+
+
+NOT_CONFIGURED = (
+    "DATABASE_URL is not set: set DATABASE_URL and REDIS_URL (BROKER_URL for RabbitMQ), "
+    "or run `make up` in this directory, which writes them to .data/local.env"
+)
+
+
+def data_dir() -> Path:
+    """Where ``make up`` keeps its servers' data and ``local.env`` (SWITCHYARD_DATA, default .data)."""
+    return Path(os.environ.get("SWITCHYARD_DATA") or ".data")
+
+
+def local_env_file() -> Path:
+    return data_dir() / "local.env"
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    """``NAME=value`` lines (``#`` comments ignored), as ``make up`` writes them."""
+    values: dict[str, str] = {}
+    for line in path.read_text().splitlines():
+        name, sep, value = line.partition("=")
+        if sep and not name.strip().startswith("#"):
+            values[name.strip()] = value.strip()
+    return values
+
+
+def use_local_run() -> None:
+    """For the command line: without DATABASE_URL in the environment, take the settings of the
+    local run (``.data/local.env``, written by ``make up``); with neither, a SettingsError says
+    what to set. Never a silent default database."""
+    if os.environ.get("DATABASE_URL"):
+        return
+    path = local_env_file()
+    values = read_env_file(path) if path.is_file() else {}
+    if not values.get("DATABASE_URL"):
+        raise SettingsError(NOT_CONFIGURED)
+    for name, value in values.items():
+        os.environ.setdefault(name, value)
+    get.cache_clear()
 
 
 def from_env(environ: dict[str, str] | None = None) -> Settings:
@@ -131,3 +181,8 @@ def from_env(environ: dict[str, str] | None = None) -> Settings:
 @functools.cache
 def get() -> Settings:
     return from_env()
+
+
+def require_database() -> str:
+    """DATABASE_URL; a process calls it as it starts, so a missing one stops it at once, named."""
+    return get().database

@@ -16,6 +16,9 @@ import msgspec
 from bus import broker_adapter
 from contracts import CommandBase, Job, build_message, job_id_for, route, type_of
 
+#: what a reused idempotency key answers when the command differs (HTTP's 409, the CLI's error)
+KEY_REUSED = "this Idempotency-Key was used for a different command"
+
 
 class Submission(msgspec.Struct, kw_only=True, frozen=True):
     job_id: str
@@ -63,16 +66,25 @@ def submit(store: Any, broker: dramatiq.Broker, command: CommandBase, *, idempot
     """Record and enqueue ``command`` from synchronous code (the CLI, Python callers).
 
     Same guarantees as ``POST /v1/commands``: the row is committed first; if the broker
-    refuses the message the sweeper sends it later.
+    refuses the message the sweeper sends it later. A reused idempotency key returns the job
+    it made (``submit_checked`` also says whether it was for the same command).
     """
+    return submit_checked(store, broker, command, idempotency_key=idempotency_key)[0]
+
+
+def submit_checked(
+    store: Any, broker: dramatiq.Broker, command: CommandBase, *, idempotency_key: str | None = None
+) -> tuple[Job, bool]:
+    """``submit``, and whether the job is for this command: False when the idempotency key was
+    used before for a different one (HTTP answers 409 then)."""
     sub = prepare(command, idempotency_key=idempotency_key)
-    job, created = store.insert(
+    job, created, same_command = store.insert(
         job_id=sub.job_id, type=sub.type, queue=sub.queue, command=sub.command, options=sub.options
     )
     if created:
         try:
             broker_adapter.enqueue(broker, sub.message())
         except Exception:  # noqa: BLE001 - recorded; the sweeper enqueues it
-            return job
+            return job, True
         store.mark_enqueued([job.id])
-    return job
+    return job, same_command

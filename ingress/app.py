@@ -41,8 +41,8 @@ from ingress.ui import ROUTES as UI_ROUTES
 log = logging.getLogger(__name__)
 
 
-class NoApiKeys(SystemExit):
-    pass
+class RefuseToStart(SystemExit):
+    """The web process refuses to start: no API key, or no database configured."""
 
 
 def create_app(config: settings.Settings | None = None) -> Starlette:
@@ -54,7 +54,10 @@ def create_app(config: settings.Settings | None = None) -> Starlette:
             "comma-separated secret keys (make up generates one for a local run).",
             file=sys.stderr,
         )
-        raise NoApiKeys(2)
+        raise RefuseToStart(2)
+    if not config.database_url:
+        print(f"switchyard: refusing to start: {settings.NOT_CONFIGURED}.", file=sys.stderr)
+        raise RefuseToStart(2)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

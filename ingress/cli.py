@@ -4,6 +4,10 @@ python -m ingress publish command.json      # or - for standard input
 python -m ingress jobs --status dead
 python -m ingress job <id>
 python -m ingress migrate
+
+Without DATABASE_URL in the environment it uses the local run's settings (``.data/local.env``,
+written by ``make up``), or stops with a one-line error naming what to set. Errors are one line
+on standard error with a non-zero exit status, never a traceback.
 """
 
 from __future__ import annotations
@@ -15,8 +19,14 @@ from typing import Any
 
 import msgspec
 
-from bus.jobstore import aware_time
+from bus import settings
+from bus.jobstore import aware_time, unavailable
+from bus.submission import KEY_REUSED
 from contracts import BY_TYPE, QUEUES, InvalidCommand, JobStatus, convert
+
+
+class CliError(Exception):
+    """Ends the command with ``error: <message>`` and exit status 1."""
 
 
 def _print(obj: Any) -> None:
@@ -36,7 +46,7 @@ def _read(path: str) -> list[tuple[str, Any]]:
 def publish(args: argparse.Namespace) -> int:
     from bus import broker as broker_setup
     from bus.jobstore import JobStore
-    from bus.submission import submit
+    from bus.submission import submit_checked
 
     commands = []
     for prefix, raw in _read(args.file):
@@ -51,7 +61,10 @@ def publish(args: argparse.Namespace) -> int:
         key = args.idempotency_key
         if key is not None and len(commands) > 1:
             key = f"{key}:{n}"  # one key per command of a list
-        print(submit(store, bus, command, idempotency_key=key).id)
+        job, same_command = submit_checked(store, bus, command, idempotency_key=key)
+        if not same_command:
+            raise CliError(f"{KEY_REUSED} (idempotency key {key!r}, job {job.id})")
+        print(job.id, flush=True)
     return 0
 
 
@@ -77,10 +90,9 @@ def job(args: argparse.Namespace) -> int:
 
 
 def migrate(args: argparse.Namespace) -> int:
-    from bus import settings
     from bus.migrate import migrate as apply
 
-    applied = apply(settings.get().database_url)
+    applied = apply(settings.get().database)
     print("applied: " + ", ".join(applied) if applied else "up to date")
     return 0
 
@@ -109,4 +121,19 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    return args.func(args)
+    try:
+        settings.use_local_run()
+        return args.func(args)
+    except (settings.SettingsError, CliError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    except Exception as err:
+        if not unavailable(err):
+            raise
+        where = settings.get().database.rsplit("@", 1)[-1]
+        print(
+            f"error: cannot reach the database or Redis ({err.__class__.__name__}; database at {where}): "
+            "is `make up` running, or are DATABASE_URL / REDIS_URL right?",
+            file=sys.stderr,
+        )
+        return 1

@@ -58,6 +58,7 @@ def housekeeping(bus: dramatiq.Broker, s: settings.Settings) -> None:
 
 def run(stop: threading.Event) -> None:
     s = settings.get()
+    settings.require_database()
     bus = broker_setup.build()
     log.info("ticker started: tick %.2f s, sweep %.1f s", s.tick_interval_s, s.sweep_interval_s)
     beacon = Beacon("ticker").start()

@@ -9,7 +9,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from bus.submission import prepare
+from bus.submission import KEY_REUSED, prepare
 from contracts import CommandBase, InvalidCommand, Job, decode
 from ingress.body import read_json_body
 from ingress.errors import ApiError, invalid, json_response
@@ -45,7 +45,7 @@ async def accept(
         raise ApiError(
             409,
             "idempotency_conflict",
-            {"job_id": job.id, "message": "this Idempotency-Key was used for a different command"},
+            {"job_id": job.id, "message": KEY_REUSED},
         )
     if created:
         await state.dispatcher.send(submission.message())

@@ -62,7 +62,7 @@ def run_query(text: str) -> list[tuple[Any, ...]]:
     check_query(text)
     s = settings.get()
     try:
-        with psycopg.connect(s.forecast_sql_url or s.database_url, connect_timeout=10) as conn:
+        with psycopg.connect(s.forecast_sql_url or s.database, connect_timeout=10) as conn:
             conn.read_only = True
             with conn.transaction():
                 timeout_ms = str(int(s.forecast_sql_timeout_s * 1000))
