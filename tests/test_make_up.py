@@ -303,7 +303,7 @@ def test_the_command_line_finds_the_local_run_or_says_what_to_set(local_run: Loc
     assert "this Idempotency-Key was used for a different command" in other.stderr and "Traceback" not in other.stderr
 
 
-def test_sigterm_stops_every_process_and_the_next_run_reuses_the_data(local_run: LocalRun) -> None:
+def test_sigterm_and_ctrl_c_stop_every_process_and_the_next_run_reuses_the_data(local_run: LocalRun) -> None:
     with local_run.client() as client:
         kept = client.post("/v1/commands", json={"type": "system.noop", "echo": "kept"}).json()["id"]
         local_run.wait_job(client, kept)
@@ -337,6 +337,6 @@ def test_sigterm_stops_every_process_and_the_next_run_reuses_the_data(local_run:
             assert wait_for(answered, 180, 0.5, "the second run")["status"] == "succeeded"
         assert "demo data: loaded before" in log.read_text()
     finally:
-        os.killpg(second.pid, signal.SIGTERM)
+        os.killpg(second.pid, signal.SIGINT)  # Ctrl-C in the terminal: the whole foreground group
         second.wait(60)
     wait_for(lambda: not processes_of(local_run.root), 60, 0.5, "the second run to stop")
