@@ -62,6 +62,11 @@ bench: install
 	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk) || echo "wrk unavailable: the HTTP scenario will report it"
 	$(BIN)/python -m bench
 
+# the fault drills of the job core (tests/test_drills_*.py, also part of `make test`), their
+# figures written to bench/RESULTS-drills.md
+drills: install
+	$(BIN)/python -m bench.drills
+
 # each pool's own benchmark, written to bench/RESULTS-<name>.md (the pipelines one loads 10M rows: ~15 min)
 bench-pools: install
 	$(BIN)/python -m bench.ticker

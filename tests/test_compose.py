@@ -156,7 +156,18 @@ def test_dockerfile_installs_the_project_and_does_not_run_as_root() -> None:
     assert re.search(r"pip install (--?\S+ )*\.(\s|$)", runs), "the project is not installed with `pip install .`"
     assert "-e ." not in runs and ".[" not in runs, "install the project itself, without dev/local extras"
     copied = " ".join(args for keyword, args in steps if keyword == "COPY").split()
-    for source in ("contracts", "ingress", "workers", "sql", "devservers", "pyproject.toml", "Procfile"):
+    for source in (
+        "contracts",
+        "bus",
+        "pipelines_catalog",
+        "ingress",
+        "workers",
+        "sql",
+        "devservers",
+        "pyproject.toml",
+        "requirements.txt",
+        "Procfile",
+    ):
         assert source in copied, f"the Dockerfile does not copy {source}"
     keywords = [keyword for keyword, _ in steps]
     users = [args.split(":")[0] for keyword, args in steps if keyword == "USER"]
