@@ -13,7 +13,7 @@ import msgspec
 import psycopg
 from psycopg.types.json import Jsonb
 
-from bus import db, slots
+from bus import db, outbound, slots
 from bus.queries import load
 from contracts import type_of
 from contracts.schedules import ScheduleSpec
@@ -25,7 +25,28 @@ def now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+class BadSchedule(ValueError):
+    """A schedule its contract accepts but this deployment refuses (a 422 naming ``path``)."""
+
+    def __init__(self, path: str, message: str) -> None:
+        super().__init__(f"{message} (at {path})")
+        self.path = path
+        self.message = message
+
+
+def check_alert(spec: ScheduleSpec) -> None:
+    """An alert's webhook may not point at our own network (bus/outbound.py). Checked when a
+    schedule is written, and again by every delivery (the name may resolve otherwise later)."""
+    if spec.alert is None:
+        return
+    try:
+        outbound.check_destination(spec.alert.webhook_url)
+    except outbound.Refused as err:
+        raise BadSchedule("$.alert.webhook_url", f"webhook_url is refused: {err}") from None
+
+
 def params(spec: ScheduleSpec, at: dt.datetime | None = None) -> dict[str, Any]:
+    check_alert(spec)
     return {
         "name": spec.name,
         "cron": spec.cron,

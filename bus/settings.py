@@ -94,6 +94,9 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     sagemaker_endpoint_timeout_s: Annotated[float, msgspec.Meta(gt=0)] = 1800.0
     #: AWS API endpoint override (tests: a moto server); empty: AWS
     sagemaker_endpoint_url: str = ""
+    #: networks outbound calls (alert webhooks) may reach although they are not public, e.g.
+    #: ``10.1.2.0/24,127.0.0.1/32``; empty: public addresses only
+    outbound_allow: str = ""
     #: pipelines pool: the catalog's YAML files (tables and pipelines)
     catalog_dir: str = "catalog"
     #: comma-separated module prefixes a pipeline's Python node may name (``function: catalog.functions.f``)

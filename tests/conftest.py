@@ -77,6 +77,8 @@ def base_env(database_url: str, redis_url: str) -> dict[str, str]:
         ENQUEUE_GRACE_S="1",
         PYTHONUNBUFFERED="1",
         dramatiq_restart_delay="500",
+        # the tests' webhook receivers listen on loopback, which outbound calls refuse by default
+        OUTBOUND_ALLOW="127.0.0.1/32",
     )
     # this process (contracts.publish, the job store) sees the same settings
     for name in ("DATABASE_URL", "REDIS_URL", "API_KEYS", "BROKER_NAMESPACE", "MAX_RETRIES"):

@@ -47,7 +47,10 @@ async def _run(fn, *args):  # type: ignore[no-untyped-def]
 async def create(request: Request) -> Response:
     state: State = request.app.state.switchyard
     spec = decode_body(await read_json_body(request, state.settings.max_body_bytes), ScheduleSpec)
-    row = await _run(schedules.set_schedule, spec)
+    try:
+        row = await _run(schedules.set_schedule, spec)
+    except schedules.BadSchedule as err:
+        raise invalid(err.path, err.message) from None
     return json_response(masked(schedules.view(row)), 201 if row["created"] else 200)
 
 
@@ -65,6 +68,8 @@ async def apply_patch(name: str, given: dict[str, Any]) -> dict[str, Any] | None
     except msgspec.ValidationError as err:
         bad = from_validation_error(err)
         raise invalid(bad.path, bad.message) from None
+    except schedules.BadSchedule as err:
+        raise invalid(err.path, err.message) from None
 
 
 async def update(request: Request) -> Response:

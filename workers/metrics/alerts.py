@@ -8,14 +8,11 @@ job of its own (metrics.alert.deliver), retried with backoff and recorded in
 
 from __future__ import annotations
 
-import json
 import logging
-import urllib.error
-import urllib.request
 import uuid
 from typing import Any
 
-from bus import db
+from bus import db, outbound
 from bus.errors import PermanentError
 from bus.schedule_store import SQL as SCHEDULES
 from contracts import metrics as metric_commands
@@ -89,18 +86,20 @@ def message(delivery: dict[str, Any]) -> dict[str, Any]:
 
 
 def post(url: str, payload: dict[str, Any], timeout: float = 10.0) -> None:
-    request = urllib.request.Request(
-        url, data=json.dumps(payload).encode(), headers={"Content-Type": "application/json"}, method="POST"
-    )
+    """POST the alert through the outbound client (bus/outbound.py: public addresses only, or
+    OUTBOUND_ALLOW; no redirects). The URL never appears in an error: it is a secret."""
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            response.read()
-    except urllib.error.HTTPError as err:
-        if err.code == 429 or err.code >= 500:
-            raise DeliveryFailed(f"webhook answered {err.code}") from None
-        raise PermanentError(f"webhook answered {err.code}; not retried") from None
-    except (urllib.error.URLError, TimeoutError, ConnectionError) as err:
-        raise DeliveryFailed(f"webhook unreachable: {type(err).__name__}") from None
+        answer = outbound.request("POST", url, json=payload, timeout=timeout)
+    except outbound.Refused as err:
+        raise PermanentError(f"webhook refused: {err}; not retried") from None
+    except outbound.Unreachable:
+        raise DeliveryFailed("webhook unreachable") from None
+    if answer.status == 429 or answer.status >= 500:
+        raise DeliveryFailed(f"webhook answered {answer.status}")
+    if 300 <= answer.status < 400:
+        raise PermanentError(f"webhook answered {answer.status}: redirects are not followed; not retried")
+    if answer.status >= 400:
+        raise PermanentError(f"webhook answered {answer.status}; not retried")
 
 
 def deliver(command: metric_commands.DeliverAlert, attempt: int) -> dict[str, Any]:

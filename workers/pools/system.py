@@ -43,7 +43,10 @@ def fail(command: system.Fail, job: JobContext) -> dict[str, Any]:
 
 @handles(schedules.ScheduleSet)
 def set_schedule(command: schedules.ScheduleSet, job: JobContext) -> dict[str, Any]:
-    return schedule_store.view(schedule_store.set_schedule(command.schedule))
+    try:
+        return schedule_store.view(schedule_store.set_schedule(command.schedule))
+    except schedule_store.BadSchedule as err:
+        raise PermanentError(f"schedule.schedule: {err}") from None
 
 
 @handles(schedules.ScheduleDelete)
