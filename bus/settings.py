@@ -77,8 +77,15 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     forecast_models: str = "AutoETS,AutoTheta"
     #: the SQL source: database it reads (default DATABASE_URL; point it at a read-only role), limits
     forecast_sql_url: str = ""
+    #: the whole query's deadline (every fetch gets what is left), and the rows and bytes it may return
     forecast_sql_timeout_s: Annotated[float, msgspec.Meta(gt=0)] = 30.0
-    forecast_sql_max_rows: Positive = 5_000_000
+    forecast_sql_max_rows: Positive = 1_000_000
+    forecast_sql_max_bytes: Positive = 256 * 1024 * 1024
+    #: the role users' SQL runs as (SET ROLE inside the read-only transaction; migration 0007 creates it)
+    forecast_sql_role: str = "switchyard_reader"
+    #: comma-separated schemas that role may read (default: demo and the pipelines catalog's schemas).
+    #: Never ours: public (jobs, schedules and their secrets) and the system schemas are refused
+    forecast_sql_schemas: str = ""
     #: sagemaker backend (AWS credentials: boto3's usual chain, e.g. AWS_ACCESS_KEY_ID / AWS_PROFILE)
     sagemaker_region: str = "us-east-1"
     sagemaker_role_arn: str = ""
@@ -169,12 +176,26 @@ def use_local_run() -> None:
     get.cache_clear()
 
 
+#: schemas users' SQL may never be given: ours (jobs, schedules) and the server's
+PRIVATE_SCHEMAS = frozenset({"public", "pg_catalog", "information_schema", "pg_toast"})
+
+
+def _check(settings: Settings) -> Settings:
+    exposed = {name.strip().lower() for name in settings.forecast_sql_schemas.split(",") if name.strip()}
+    if exposed & PRIVATE_SCHEMAS:
+        raise SettingsError(
+            f"bad configuration: FORECAST_SQL_SCHEMAS: {', '.join(sorted(exposed & PRIVATE_SCHEMAS))} may not be "
+            "exposed to users' SQL (it holds the jobs, the schedules' secrets or the server's catalogs)"
+        )
+    return settings
+
+
 def from_env(environ: dict[str, str] | None = None) -> Settings:
     environ = dict(os.environ if environ is None else environ)
     names = Settings.__struct_fields__
     values = {name: environ[name.upper()] for name in names if environ.get(name.upper(), "") != ""}
     try:
-        return msgspec.convert(values, Settings, strict=False)
+        return _check(msgspec.convert(values, Settings, strict=False))
     except msgspec.ValidationError as err:
         message, _, path = str(err).partition(" - at `$.")
         name = path.rstrip("`").upper() or "environment"

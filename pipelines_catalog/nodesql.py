@@ -1,12 +1,9 @@
 """The SQL of a node, parsed with sqlglot and checked against the catalog before anything runs.
 
-A node's SQL must be exactly one read-only query (SELECT, UNION, VALUES, WITH ...
-SELECT) over catalog tables, written ``schema.table``. Rejected: several
-statements, DDL or DML anywhere inside (``WITH x AS (DELETE ...)``, ``SELECT ... INTO``,
-``FOR UPDATE``), tables or columns the catalog does not declare, table functions,
-server functions with side effects or access to the server (``pg_*``, ``dblink``,
-``set_config``, ``lo_*``...), and parameters other than ``:run_date``. The checked
-query is re-generated from its tree with every identifier quoted.
+A node's SQL must pass the check of every user's query (bus/user_sql.py: one read-only query,
+no DDL or DML inside, no server functions, parameters ``:run_date`` only) and read only catalog
+tables and columns, written ``schema.table``, with no table functions. The checked query is
+re-generated from its tree with every identifier quoted.
 """
 
 from __future__ import annotations
@@ -15,50 +12,15 @@ import re
 from typing import Any
 
 import msgspec
-import sqlglot
 from sqlglot import exp
-from sqlglot.errors import OptimizeError, ParseError, SqlglotError
+from sqlglot.errors import OptimizeError, SqlglotError
 from sqlglot.optimizer.qualify import qualify
 
+from bus.user_sql import DIALECT, UnsafeQuery, parse_read_only
 from pipelines_catalog.catalog import Catalog, CatalogError, Table
 
-DIALECT = "postgres"
 #: parameters a node's SQL may use (``:run_date`` or ``%(run_date)s``)
 NODE_PARAMETERS = ("run_date",)
-_FORBIDDEN = (
-    exp.Insert,
-    exp.Update,
-    exp.Delete,
-    exp.Merge,
-    exp.Create,
-    exp.Drop,
-    exp.Alter,
-    exp.TruncateTable,
-    exp.Command,
-    exp.Copy,
-    exp.Set,
-    exp.Into,
-    exp.Lock,
-    exp.Transaction,
-    exp.Commit,
-    exp.Rollback,
-    exp.Grant,
-    exp.Revoke,
-    exp.Use,
-    exp.Pragma,
-    exp.Analyze,
-    exp.LoadData,
-    exp.Comment,
-    exp.Kill,
-    exp.Execute,
-    exp.Describe,
-    exp.Show,
-)
-_DANGEROUS_FUNCTION = re.compile(
-    r"^(pg_|lo_|dblink|set_config|current_setting|query_to_xml|table_to_xml|cursor_to_xml|database_to_xml"
-    r"|schema_to_xml|nextval|setval|currval|lastval|txid_|xmlparse|format|read_|copy|system)",
-    re.IGNORECASE,
-)
 
 
 class Checked(msgspec.Struct, frozen=True):
@@ -77,10 +39,6 @@ def schema_of(catalog: Catalog) -> dict[str, dict[str, dict[str, str]]]:
     return mapping
 
 
-def _function_name(node: exp.Func) -> str:
-    return node.name if isinstance(node, exp.Anonymous) else node.sql_name()
-
-
 def check(text: str, catalog: Catalog, *, file: str, key: str, schema: dict[str, Any] | None = None) -> Checked:
     """Parse and check one query. Raises ``CatalogError`` naming ``file`` and ``key``."""
 
@@ -88,37 +46,20 @@ def check(text: str, catalog: Catalog, *, file: str, key: str, schema: dict[str,
         return CatalogError(file, key, problem)
 
     try:
-        statements = [s for s in sqlglot.parse(text, read=DIALECT) if s is not None]
-    except (ParseError, SqlglotError) as err:
-        raise fail(f"not valid SQL: {str(err).splitlines()[0]}") from None
-    if len(statements) != 1:
-        raise fail(f"one SELECT per node; found {len(statements)} statements")
-    tree = statements[0]
-    if not isinstance(tree, exp.Query):
-        raise fail(f"a node is a SELECT query, not {tree.key.upper()}")
+        tree = parse_read_only(text, parameters=NODE_PARAMETERS, table_functions=False)
+    except UnsafeQuery as err:
+        raise fail(str(err)) from None
     ctes = {cte.alias_or_name for cte in tree.find_all(exp.CTE)}
     reads: set[str] = set()
-    for node in tree.walk():
-        if isinstance(node, _FORBIDDEN):
-            raise fail(f"{node.key.upper()} is not allowed in a node's SELECT (it must only read)")
-        if isinstance(node, exp.Func) and _DANGEROUS_FUNCTION.match(_function_name(node) or ""):
-            raise fail(f"function {_function_name(node)}() is not allowed in a node's SELECT")
-        if isinstance(node, exp.Placeholder) and node.name not in NODE_PARAMETERS:
-            allowed = ", ".join(f":{p}" for p in NODE_PARAMETERS)
-            raise fail(f"parameter {node.name or '?'!r} is unknown; a node may use {allowed}")
-        if isinstance(node, (exp.Parameter, exp.SessionParameter)):
-            raise fail("only named parameters (:run_date) may be used")
-        if isinstance(node, exp.Table):
-            if not isinstance(node.this, exp.Identifier):
-                raise fail("table functions are not allowed; read catalog tables")
-            if not node.db and node.name in ctes:
-                continue
-            name = f"{node.db}.{node.name}"
-            if node.catalog or not node.db:
-                raise fail(f"write tables as schema.table: {node.sql(DIALECT)!r}")
-            if name not in catalog.tables:
-                raise fail(f"table {name!r} is not in the catalog")
-            reads.add(name)
+    for node in tree.find_all(exp.Table):
+        if not node.db and node.name in ctes:
+            continue
+        name = f"{node.db}.{node.name}"
+        if node.catalog or not node.db:
+            raise fail(f"write tables as schema.table: {node.sql(DIALECT)!r}")
+        if name not in catalog.tables:
+            raise fail(f"table {name!r} is not in the catalog")
+        reads.add(name)
     try:
         qualified = qualify(
             tree.copy(),

@@ -37,7 +37,7 @@ def test_a_gooddata_export_with_text_in_a_metric_names_the_cell() -> None:
     [
         ("UPDATE jobs SET status = 'dead'", "must be a SELECT"),
         ("SELECT 1; SELECT 2", "exactly one statement"),
-        ("SELECT * FROM jobs FOR UPDATE", "contains LOCK"),
+        ("SELECT * FROM jobs FOR UPDATE", "LOCK is not allowed"),
         ("SELEC 1 FROM", "SQL"),
     ],
 )

@@ -2,27 +2,26 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime as dt
 import io
+import logging
 import re
+import time
 from typing import Any
 
 import psycopg
-import sqlglot
-from sqlglot import exp
+from psycopg import sql
 
 from bus import settings
 from bus.errors import PermanentError
+from bus.user_sql import UnsafeQuery, parse_read_only
 from contracts import forecast
+from pipelines_catalog import catalog as catalogs
 from workers.forecast.frames import SeriesData, from_inline, from_rows, offset
 
-#: anything that writes, locks or leaves the SELECT (SELECT INTO creates a table; a CTE may delete)
-_WRITES = tuple(
-    getattr(exp, name)
-    for name in ("Insert", "Update", "Delete", "Merge", "Create", "Drop", "Alter", "Command", "Into", "Lock", "Copy")
-    if hasattr(exp, name)
-)
+log = logging.getLogger(__name__)
 
 
 def load(source: forecast.Source) -> list[SeriesData]:
@@ -37,38 +36,71 @@ def load(source: forecast.Source) -> list[SeriesData]:
 
 
 def check_query(text: str) -> None:
-    """One SELECT (or UNION, VALUES ...) that writes and locks nothing, or a PermanentError.
+    """One read-only query by the check every user's SQL gets (bus/user_sql.py), or a PermanentError.
 
-    The text is run as it is, never combined with other SQL; this check and the READ ONLY
-    transaction are two independent fences.
+    The text is run as it is, never combined with other SQL; this check, the READ ONLY transaction
+    and the reader role are three independent fences.
     """
     try:
-        statements = [s for s in sqlglot.parse(text, read="postgres") if s is not None]
-    except sqlglot.errors.SqlglotError as err:
-        first = str(err).splitlines()[0][:300]
-        raise PermanentError(f"source.query is not SQL that can be parsed: {first}") from None
-    if len(statements) != 1:
-        raise PermanentError(f"source.query must be exactly one statement; it has {len(statements)}")
-    (statement,) = statements
-    if not isinstance(statement, exp.Query):
-        raise PermanentError(f"source.query must be a SELECT; it is a {statement.key.upper()} statement")
-    for node in statement.walk():
-        if isinstance(node, _WRITES):
-            raise PermanentError(f"source.query must only read: it contains {node.key.upper()}")
+        parse_read_only(text)
+    except UnsafeQuery as err:
+        raise PermanentError(f"source.query {err}") from None
+
+
+def readable_schemas() -> list[str]:
+    """FORECAST_SQL_SCHEMAS, or by default ``demo`` and the pipelines catalog's schemas."""
+    s = settings.get()
+    if s.forecast_sql_schemas:
+        return [name.strip() for name in s.forecast_sql_schemas.split(",") if name.strip()]
+    names = {"demo"}
+    with contextlib.suppress(catalogs.CatalogError):  # no catalog here: the demo schema only
+        names |= {table.schema for table in catalogs.current(s.catalog_dir).tables.values()}
+    return sorted(names)
+
+
+def grant_reads(conn: psycopg.Connection[Any], role: str, schemas: list[str]) -> None:
+    """Let ``role`` read the exposed schemas' tables, those created since included. Where this
+    login may not grant, the role keeps what an operator granted it."""
+    existing = {r[0] for r in conn.execute("SELECT nspname FROM pg_namespace WHERE nspname = ANY(%s)", (schemas,))}
+    for schema in sorted(existing):
+        try:
+            with conn.transaction():
+                conn.execute(
+                    sql.SQL("GRANT USAGE ON SCHEMA {} TO {}").format(sql.Identifier(schema), sql.Identifier(role))
+                )
+                conn.execute(
+                    sql.SQL("GRANT SELECT ON ALL TABLES IN SCHEMA {} TO {}").format(
+                        sql.Identifier(schema), sql.Identifier(role)
+                    )
+                )
+        except psycopg.errors.InsufficientPrivilege:
+            log.info("the SQL source's login may not grant reads on schema %s to %s", schema, role)
 
 
 def run_query(text: str) -> list[tuple[Any, ...]]:
-    """The query's rows, read in a READ ONLY transaction with a statement timeout."""
+    """The query's rows, read as the reader role in a READ ONLY transaction, within one deadline
+    for the whole query (every fetch's statement timeout is what is left of it) and a row and byte
+    limit that bound the worker's memory."""
     check_query(text)
     s = settings.get()
+    role = s.forecast_sql_role
+    deadline = time.monotonic() + s.forecast_sql_timeout_s
     try:
         with psycopg.connect(s.forecast_sql_url or s.database, connect_timeout=10) as conn:
+            grant_reads(conn, role, readable_schemas())
+            conn.commit()
             conn.read_only = True
             with conn.transaction():
-                timeout_ms = str(int(s.forecast_sql_timeout_s * 1000))
-                conn.execute("SELECT set_config('statement_timeout', %s, true)", (timeout_ms,))
-                # a server-side cursor: DECLARE accepts nothing but a query, a third fence
+                try:
+                    conn.execute(sql.SQL("SET LOCAL ROLE {}").format(sql.Identifier(role)))
+                except (psycopg.errors.InvalidParameterValue, psycopg.errors.InsufficientPrivilege):
+                    raise PermanentError(
+                        f"the SQL source runs as role {role!r} (FORECAST_SQL_ROLE), which is missing or not "
+                        "granted to this login; migration 0007 creates it"
+                    ) from None
+                # a server-side cursor: DECLARE accepts nothing but a query, a fourth fence
                 with conn.cursor(name="forecast_source") as cur:
+                    _remaining(conn, deadline, s.forecast_sql_timeout_s)
                     cur.execute(text)
                     columns = len(cur.description or ())
                     if columns != 3:
@@ -76,17 +108,25 @@ def run_query(text: str) -> list[tuple[Any, ...]]:
                             f"source.query must return 3 columns (series_id, ts, value); it returns {columns}"
                         )
                     rows: list[tuple[Any, ...]] = []
-                    while batch := cur.fetchmany(10_000):
+                    size = 0
+                    while True:
+                        _remaining(conn, deadline, s.forecast_sql_timeout_s)
+                        batch = cur.fetchmany(10_000)
+                        if not batch:
+                            return rows
                         rows.extend(batch)
+                        size += sum(_ROW_OVERHEAD + len(str(r[0])) for r in batch)
                         if len(rows) > s.forecast_sql_max_rows:
                             raise PermanentError(
                                 f"source.query returned more than FORECAST_SQL_MAX_ROWS={s.forecast_sql_max_rows} rows"
                             )
-                    return rows
+                        if size > s.forecast_sql_max_bytes:
+                            raise PermanentError(
+                                f"source.query returned more than FORECAST_SQL_MAX_BYTES={s.forecast_sql_max_bytes}"
+                                " bytes"
+                            )
     except psycopg.errors.QueryCanceled:
-        raise PermanentError(
-            f"source.query ran longer than FORECAST_SQL_TIMEOUT_S={s.forecast_sql_timeout_s:g} s"
-        ) from None
+        raise _too_long(s.forecast_sql_timeout_s) from None
     except (
         psycopg.errors.ProgrammingError,
         psycopg.errors.DataError,
@@ -94,6 +134,23 @@ def run_query(text: str) -> list[tuple[Any, ...]]:
     ) as err:
         # the query's own fault (syntax, unknown table, no privilege, a write): retrying cannot help
         raise PermanentError(f"source.query failed: {str(err).strip().splitlines()[0][:500]}") from None
+
+
+#: what a fetched row costs in the worker besides its series id (tuple, timestamp, number)
+_ROW_OVERHEAD = 200
+
+
+def _too_long(limit_s: float) -> PermanentError:
+    return PermanentError(f"source.query ran longer than FORECAST_SQL_TIMEOUT_S={limit_s:g} s")
+
+
+def _remaining(conn: psycopg.Connection[Any], deadline: float, limit_s: float) -> None:
+    """Give the next statement what is left of the query's deadline (a per-statement timeout alone
+    would restart with every fetch)."""
+    left_ms = int((deadline - time.monotonic()) * 1000)
+    if left_ms <= 0:
+        raise _too_long(limit_s)
+    conn.execute("SELECT set_config('statement_timeout', %s, true)", (str(left_ms),))
 
 
 # --- GoodData --------------------------------------------------------------------------------
