@@ -26,6 +26,11 @@ class Continue(Exception):
         self.delay_ms = max(0, int(delay_ms))
 
 
+class UnstorableCommand(ValueError):
+    """The job store refused a value of an accepted command (what contracts.storable did not
+    foresee): that request alone is answered 422; the others of its batch are written."""
+
+
 class StoreUnavailable(MiddlewareError):
     """The job store could not record a transition; the message is retried with backoff."""
 
