@@ -115,3 +115,17 @@ UPDATE jobs
        AS t(id, status, result, error)
  WHERE jobs.id = t.id AND jobs.status = 'running'
 RETURNING jobs.*;
+
+-- name: expired
+-- Job retention: the oldest finished jobs before the cutoff, a batch at a time, read from
+-- jobs_finished_idx (open jobs are not in it). Locked, SKIP LOCKED: two tickers take different
+-- batches, and a dead job being retried meanwhile is left to the retry.
+SELECT id FROM jobs
+ WHERE status IN ('succeeded', 'dead', 'cancelled') AND finished_at < %(before)s
+ ORDER BY finished_at
+ LIMIT %(limit)s
+   FOR UPDATE SKIP LOCKED;
+
+-- name: delete_many
+-- Their forecasts, anomalies, SageMaker runs and artifact rows go with them (ON DELETE CASCADE).
+DELETE FROM jobs WHERE id = ANY(%(ids)s);
