@@ -11,6 +11,7 @@ later does not lose older files.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import os
@@ -35,6 +36,7 @@ class Store(Protocol):
     def put(self, key: str, data: bytes, content_type: str) -> None: ...
     def exists(self, key: str) -> bool: ...
     def chunks(self, key: str) -> Iterator[bytes]: ...
+    def delete(self, key: str) -> None: ...
 
 
 class LocalStore:
@@ -64,6 +66,13 @@ class LocalStore:
         with self._path(key).open("rb") as src:
             while block := src.read(CHUNK):
                 yield block
+
+    def delete(self, key: str) -> None:
+        """Remove the file (a missing one is fine) and its job's directory once empty."""
+        path = self._path(key)
+        path.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # not empty, or gone already
+            path.parent.rmdir()
 
 
 class S3Store:
@@ -101,6 +110,9 @@ class S3Store:
             yield from body.iter_chunks(CHUNK)
         finally:
             body.close()
+
+    def delete(self, key: str) -> None:
+        self.client.delete_object(Bucket=self.bucket, Key=self._key(key))  # a missing key is fine
 
 
 @functools.cache
@@ -147,6 +159,9 @@ class Artifact(msgspec.Struct, kw_only=True, frozen=True):
 
     def exists(self) -> bool:
         return open_store(self.store_url).exists(self.key)
+
+    def delete(self) -> None:
+        open_store(self.store_url).delete(self.key)
 
 
 def safe_file_name(name: str) -> str:

@@ -8,12 +8,14 @@ import logging
 from typing import Any
 
 import msgspec
+import psycopg
 import redis.asyncio as aioredis
 from psycopg import sql
 from psycopg_pool import AsyncConnectionPool
 
 from bus import throughput
 from bus.batcher import Batcher
+from bus.errors import UnstorableCommand
 from bus.groupcommit import row_columns
 from bus.jobstore import (
     FINAL,
@@ -44,7 +46,9 @@ class AsyncJobs:
         self.namespace = namespace
         self._pending: set[str] = set()
         self._wake = asyncio.Event()
-        self._inserts: Batcher[dict[str, Any], tuple[dict[str, Any], bool]] = Batcher(self._insert_batch)
+        self._inserts: Batcher[dict[str, Any], tuple[dict[str, Any], bool]] = Batcher(
+            self._insert_batch, isolate=refused_value
+        )
 
     async def _row(self, query: str | sql.Composed, params: dict[str, Any]) -> dict[str, Any] | None:
         async with self.pool.connection() as conn:
@@ -57,7 +61,12 @@ class AsyncJobs:
         The requests of one turn of the event loop are written together (``_insert_batch``): one
         statement and one commit for all of them, each answered once that commit is durable."""
         params = row_params(job_id=sub.job_id, type=sub.type, queue=sub.queue, command=sub.command, options=sub.options)
-        row, created = await self._inserts.submit(params)
+        try:
+            row, created = await self._inserts.submit(params)
+        except Exception as err:
+            if refused_value(err):  # alone by now: the batcher isolated it from the others
+                raise UnstorableCommand(str(err).splitlines()[0]) from err
+            raise
         return to_job(row), created, created or row.get("command_hash") in (None, params["command_hash"])
 
     async def _insert_batch(self, batch: list[dict[str, Any]]) -> list[tuple[dict[str, Any], bool]]:
@@ -166,6 +175,12 @@ class AsyncJobs:
             self._wake.clear()
             await asyncio.sleep(0.02)
             await self.flush_marks()
+
+
+def refused_value(err: BaseException) -> bool:
+    """Postgres refused a value of the statement (a NUL, a number or date out of range, a row too
+    big), not the statement itself: one row's fault, which the insert batcher isolates."""
+    return isinstance(err, (psycopg.DataError, psycopg.IntegrityError, psycopg.errors.ProgramLimitExceeded))
 
 
 def jsonable(job: Job) -> dict[str, Any]:

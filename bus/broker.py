@@ -4,7 +4,7 @@ Dramatiq and the broker are the distributed engine; this module only picks the
 broker and the middleware stack (worker processes add theirs: workers/worker_broker.py):
 
 - Retries: exponential backoff, permanent errors not retried (the actors' ``throws``),
-  and a store outage retried without counting against ``max_retries``.
+  a store outage retried without counting against ``max_retries``, a cancelled job not at all.
 - JobLifecycle: writes every job transition (after Retries has decided, so it can
   tell ``failed`` from ``dead``).
 - Presence: lists the worker process, its queues and its in-flight jobs in Redis for
@@ -23,13 +23,17 @@ from dramatiq.common import compute_backoff
 from dramatiq.middleware import AgeLimit, CurrentMessage, ShutdownNotifications, TimeLimit, retries
 
 from bus import settings
-from bus.errors import StoreUnavailable
+from bus.errors import JobCancelled, StoreUnavailable
 
 
 class Retries(retries.Retries):
-    """Dramatiq's retries, except that a job-store outage never uses them up."""
+    """Dramatiq's retries, except that a job-store outage never uses them up, and a cancelled
+    job is neither retried nor dead-lettered: its message is acknowledged (the lifecycle records
+    ``cancelled``)."""
 
     def after_process_message(self, broker, message, *, result=None, exception=None):  # type: ignore[no-untyped-def]
+        if isinstance(exception, JobCancelled):
+            return
         if isinstance(exception, StoreUnavailable):
             outages = message.options["store_outages"] = message.options.get("store_outages", 0) + 1
             _, delay = compute_backoff(outages, factor=self.min_backoff, max_backoff=self.max_backoff)

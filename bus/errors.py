@@ -26,6 +26,20 @@ class Continue(Exception):
         self.delay_ms = max(0, int(delay_ms))
 
 
+class UnstorableCommand(ValueError):
+    """The job store refused a value of an accepted command (what contracts.storable did not
+    foresee): that request alone is answered 422; the others of its batch are written."""
+
+
+class JobCancelled(BaseException):
+    """A running job's cancel was requested (``POST /v1/jobs/{id}/cancel``); raised by
+    ``JobContext.progress`` and ended ``cancelled`` by the lifecycle, neither retried nor dead.
+
+    A BaseException, like Dramatiq's own interrupts (time limit, shutdown), so a handler's
+    ``except Exception`` around its work does not swallow it.
+    """
+
+
 class StoreUnavailable(MiddlewareError):
     """The job store could not record a transition; the message is retried with backoff."""
 

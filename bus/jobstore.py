@@ -215,10 +215,13 @@ class JobStore:
             log.warning("status mirror unavailable for %d jobs: %s", len(rows), err.__class__.__name__)
         return jobs
 
-    def progress(self, job_id: str, percent: float, message: str | None = None) -> None:
+    def progress(self, job_id: str, percent: float, message: str | None = None) -> bool:
+        """Record a running job's progress; True when its cancel has been requested (the same
+        statement says so, so a job learns it at no extra cost)."""
         # a running job is read from Postgres, never from the mirror: nothing to mirror here
         value = Progress(percent=max(0.0, min(100.0, float(percent))), message=message)
-        self._one("progress", {"id": job_id, "progress": Jsonb(value)}, durable=False)
+        row = self._one("progress", {"id": job_id, "progress": Jsonb(value)}, durable=False)
+        return row is not None and row["cancel_requested_at"] is not None
 
     def get(self, job_id: str) -> Job | None:
         row = self._one("get", {"id": job_id})

@@ -58,6 +58,9 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     #: purpose: when a worker or publisher stops heartbeating, Dramatiq's Redis broker runs KEYS over
     #: its whole database, ~85 ms per million keys, blocking Redis; a week of jobs made that seconds
     status_ttl_s: Positive = 3600
+    #: finished jobs (succeeded, dead, cancelled) older than this many days are deleted by the
+    #: ticker, with their results and artifacts; 0 keeps every job
+    job_retention_days: Annotated[int, msgspec.Meta(ge=0)] = 30
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     #: GoodData Cloud organisation URL and API token (the token never reaches logs or job records)
     gooddata_host: str = ""

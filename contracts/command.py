@@ -7,7 +7,7 @@ from typing import Any, NamedTuple, Union
 
 import msgspec
 
-from contracts import forecast, gooddata, metrics, pipelines, schedules, system
+from contracts import forecast, gooddata, metrics, pipelines, schedules, storable, system
 from contracts.base import CommandBase
 
 
@@ -71,7 +71,7 @@ def decode(raw: bytes | str) -> CommandBase:
     """Decode JSON into a command. Raises ``InvalidCommand`` (with the field path) or
     ``msgspec.DecodeError`` for text that is not JSON."""
     try:
-        return _decoder.decode(raw)
+        return storable_command(_decoder.decode(raw))
     except msgspec.ValidationError as err:
         raise from_validation_error(err) from None
 
@@ -79,9 +79,19 @@ def decode(raw: bytes | str) -> CommandBase:
 def convert(obj: Any, path: str = "$") -> CommandBase:
     """Validate an already-parsed JSON value (e.g. a message's argument) as a command."""
     try:
-        return msgspec.convert(obj, Command)
+        return storable_command(msgspec.convert(obj, Command), path)
     except msgspec.ValidationError as err:
         raise from_validation_error(err, path) from None
+
+
+def storable_command(command: CommandBase, path: str = "$") -> CommandBase:
+    """``command`` if the job store can keep every value of it (contracts/storable.py), else
+    ``InvalidCommand`` naming the field: checked here, where every way a command enters passes."""
+    try:
+        storable.check(command, path)
+    except storable.Unstorable as err:
+        raise InvalidCommand(err.message, err.path) from None
+    return command
 
 
 def to_builtins(command: CommandBase) -> dict[str, Any]:

@@ -44,10 +44,29 @@ def min_length(horizon: int) -> int:
     return horizon + max(horizon, MIN_FIT_POINTS)
 
 
+#: the forecast pool's timestamps are pandas' (nanoseconds since 1970, 1677-09-21 to 2262-04-11):
+#: a series, its forecast included, lies within these
+FIRST_TIME = dt.datetime(1678, 1, 1, tzinfo=dt.UTC)
+LAST_TIME = dt.datetime(2261, 12, 31, tzinfo=dt.UTC)
+#: the longest step of each frequency, to bound where a series ends without pandas
+_LONGEST_STEP_DAYS = {"min": 1 / 1440, "5min": 5 / 1440, "15min": 15 / 1440, "30min": 30 / 1440, "h": 1 / 24}
+_LONGEST_STEP_DAYS |= {"D": 1, "W": 7, "MS": 31, "M": 31, "QS": 92, "Q": 92, "YS": 366, "Y": 366}
+
+
 def parse_start(text: str) -> dt.datetime:
     """``Series.start`` as an aware UTC date-time."""
     value = dt.datetime.fromisoformat(text.replace(" ", "T", 1))
     return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+
+
+def check_span(start: dt.datetime, freq: str, points: int) -> None:
+    """ValueError unless ``points`` steps of ``freq`` from ``start`` stay within FIRST_TIME..LAST_TIME."""
+    span = dt.timedelta(days=_LONGEST_STEP_DAYS[freq] * points)
+    if start < FIRST_TIME or LAST_TIME - start < span:  # compared as spans: no date overflows
+        raise ValueError(
+            f"{points} points of {freq!r} from {start:%Y-%m-%d} do not fit between"
+            f" {FIRST_TIME:%Y-%m-%d} and {LAST_TIME:%Y-%m-%d}, the range of the forecast pool's timestamps"
+        )
 
 
 class Series(Model):
@@ -59,9 +78,15 @@ class Series(Model):
 
     def __post_init__(self) -> None:
         try:
-            parse_start(self.start)
+            start = parse_start(self.start)
         except ValueError:
             raise ValueError(f"start: {self.start!r} is not an ISO 8601 date or date-time") from None
+        except OverflowError:  # its offset moves it out of Python's years: 0001-01-01T00:00+01:00
+            raise ValueError(f"start: {self.start!r} is out of range") from None
+        try:
+            check_span(start, self.freq, len(self.values))
+        except ValueError as err:
+            raise ValueError(f"start: {err}") from None
 
     @property
     def start_time(self) -> dt.datetime:
@@ -147,6 +172,10 @@ class Forecast(CommandBase, tag="forecast.forecast"):
                         f" a horizon of {self.prediction_length} needs at least {need} (the last"
                         f" {self.prediction_length} are held out to measure accuracy)"
                     )
+                try:
+                    check_span(series.start_time, series.freq, len(series.values) + self.prediction_length)
+                except ValueError as err:
+                    raise ValueError(f"source: series[{index}] and its forecast: {err}") from None
 
 
 class Anomalies(CommandBase, tag="forecast.anomalies"):

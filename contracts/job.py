@@ -52,3 +52,5 @@ class Job(msgspec.Struct, kw_only=True):
     updated_at: dt.datetime
     started_at: dt.datetime | None = None
     finished_at: dt.datetime | None = None
+    #: when a cancel was asked for; a running job ends ``cancelled`` at its next progress report
+    cancel_requested_at: dt.datetime | None = None

@@ -37,6 +37,7 @@ from ingress.routes import (
 )
 from ingress.state import State
 from ingress.ui import ROUTES as UI_ROUTES
+from ingress.url_check import UrlCheck
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +105,8 @@ def create_app(config: settings.Settings | None = None) -> Starlette:
         ],
         middleware=[
             Middleware(metrics.RequestMetrics, registry=registry),
+            # before the key check: a control character in a URL is refused whoever asks
+            Middleware(UrlCheck),
             Middleware(ApiKeyMiddleware, keys=config.keys),
         ],
         exception_handlers=HANDLERS,  # type: ignore[arg-type]

@@ -18,6 +18,7 @@ from typing import Annotated, Any
 
 import msgspec
 
+from contracts import storable
 from pipelines_catalog.catalog import Column, Table
 from pipelines_catalog.types import ColumnType
 
@@ -28,6 +29,7 @@ MAX_ROW_BYTES = 16 * 1024 * 1024
 
 
 _ENCODE = msgspec.json.Encoder().encode
+_NUL_ESCAPE = b"\\u0000"
 
 
 class RowError(msgspec.Struct, frozen=True):
@@ -106,9 +108,12 @@ class RowSchema:
     def decode_batch(self, raw_array: bytes, first_index: int) -> tuple[list[tuple[Any, ...]], list[RowError]]:
         """Rows of a JSON array (bytes) in column order, or the errors of every bad cell."""
         try:
-            return self._tuples(self._batch.decode(raw_array)), []
+            rows = self._batch.decode(raw_array)
         except msgspec.ValidationError:
-            pass
+            rows = None
+        # JSON can carry a NUL only as the escape \u0000: without one, no cell holds it
+        if rows is not None and _NUL_ESCAPE not in raw_array:
+            return self._tuples(rows), []
         try:
             items = msgspec.json.decode(raw_array, type=list[msgspec.Raw])
         except msgspec.DecodeError as err:
@@ -116,6 +121,8 @@ class RowSchema:
         errors: list[RowError] = []
         for offset, item in enumerate(items):
             errors.extend(self.check_row(item, first_index + offset))
+        if rows is not None and not errors:  # the escape was text ("\\u0000"), not a NUL
+            return self._tuples(rows), []
         return [], errors
 
     def check_row(self, raw: bytes | msgspec.Raw, index: int) -> list[RowError]:
@@ -130,12 +137,18 @@ class RowSchema:
                     errors.append(RowError(index, column.name, "missing: the column is not nullable"))
                 continue
             try:
-                self._cell[column.name].decode(obj[column.name])
+                value = self._cell[column.name].decode(obj[column.name])
             except msgspec.ValidationError as err:
                 message = str(err).split(" - at ")[0].replace("`", "'")
                 if message == "Expected 'null'" or "got 'null'" in message:
                     message = "null: the column is not nullable"
                 errors.append(RowError(index, column.name, f"{message} ({column.type.sql})"))
+                continue
+            # Postgres text and jsonb refuse NUL: a cell holding one (a json cell: in any string
+            # or key of it) is named here rather than failing the COPY
+            if _NUL_ESCAPE in bytes(obj[column.name]) and (found := storable.problem(value, column.name)) is not None:
+                where = "" if found[0] == column.name else f"at {found[0]}: "
+                errors.append(RowError(index, column.name, f"{where}{found[1]} ({column.type.sql})"))
         return errors
 
     def copy_csv(self, rows: list[tuple[Any, ...]], first: int) -> bytes | None:

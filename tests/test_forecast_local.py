@@ -130,7 +130,8 @@ def test_a_sql_source_is_read_in_a_read_only_transaction(
             for store in ("a", "b"):
                 for i in range(42):
                     copy.write_row((store, start + dt.timedelta(days=i), 100 + (i % 7) * 10 + (store == "b") * 50))
-    query = "SELECT store, day, amount FROM demo.fc_sales WHERE store LIKE '%' ORDER BY 1, 2"  # run as written: no placeholders
+    # run as written: no placeholders
+    query = "SELECT store, day, amount FROM demo.fc_sales WHERE store LIKE '%' ORDER BY 1, 2"
     job_id = submit(
         client,
         {"type": "forecast.forecast", "source": {"kind": "sql", "query": query, "freq": "D"}, "prediction_length": 7},

@@ -242,6 +242,21 @@ def test_a_cancelled_run_stops_and_ends_cancelled_with_nothing_left(
     assert_nothing_left(aws)
 
 
+def test_the_jobs_own_cancel_of_a_running_run_cleans_up_too(
+    api: httpx.Client, sm_stack: dict[str, str], aws: str
+) -> None:
+    """POST /v1/jobs/{id}/cancel: the run sees the request at a progress report (JobCancelled)
+    and cleans up as its own cancel does: nothing is left running."""
+    job_id = api.post("/v1/commands", json=forecast_command([float(i) for i in range(20)])).json()["id"]
+    wait_for(lambda: run_row(sm_stack["DATABASE_URL"], job_id), 60, 0.05, "the training job to start")
+    response = api.post(f"/v1/jobs/{job_id}/cancel")
+    assert response.status_code == 202 and response.json()["cancel_requested_at"], response.text
+    row = wait_status(sm_stack["DATABASE_URL"], job_id, {"succeeded", "dead", "cancelled"}, timeout=60)
+    assert row["status"] == "cancelled", row["error"]
+    assert run_row(sm_stack["DATABASE_URL"], job_id)["phase"] == "cancelled"  # type: ignore[index]
+    assert_nothing_left(aws)
+
+
 def test_an_unconfigured_backend_is_a_clear_permanent_error(base_env: dict[str, str]) -> None:
     """Without a role and a bucket the job cannot start: it says which settings are missing."""
     from bus import settings

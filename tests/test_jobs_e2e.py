@@ -107,7 +107,7 @@ def test_exhausted_retries_end_dead_and_a_dead_job_can_be_retried(client: httpx.
     assert again.json()["detail"]["status"] == "succeeded"
 
 
-def test_a_running_or_finished_job_cannot_be_cancelled(client: httpx.Client) -> None:
+def test_a_finished_job_cannot_be_cancelled(client: httpx.Client) -> None:
     job_id = client.post("/v1/commands", json={"type": "system.noop"}).json()["id"]
     poll(client, job_id, {"succeeded"})
     refused = client.post(f"/v1/jobs/{job_id}/cancel")
@@ -115,7 +115,7 @@ def test_a_running_or_finished_job_cannot_be_cancelled(client: httpx.Client) -> 
     assert refused.json()["detail"] == {
         "job_id": job_id,
         "status": "succeeded",
-        "message": "only a queued job can be cancelled",
+        "message": "only a queued, running or retrying (failed) job can be cancelled",
     }
 
 

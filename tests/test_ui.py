@@ -148,7 +148,21 @@ def test_cancel_a_queued_job_from_its_page(ui: httpx.Client, client: httpx.Clien
     assert done.status_code == 303 and done.headers["location"] == f"/ui/jobs/{job_id}"
     assert wait_status(stack["DATABASE_URL"], job_id, {"cancelled"})["status"] == "cancelled"
     again = ui.post(f"/ui/jobs/{job_id}/cancel", data={"csrf": csrf_of(page.text)})
-    assert again.status_code == 409 and "only a queued job can be cancelled" in again.text
+    assert again.status_code == 409 and "only a queued, running or retrying (failed) job can be cancelled" in again.text
+
+
+def test_cancel_a_running_job_from_its_page(ui: httpx.Client, client: httpx.Client, stack: dict[str, str]) -> None:
+    job_id = client.post("/v1/commands", json={"type": "system.sleep", "seconds": 60, "steps": 120}).json()["id"]
+    wait_status(stack["DATABASE_URL"], job_id, {"running"})
+    page = ui.get(f"/ui/jobs/{job_id}")
+    assert page.status_code == 200 and 'id="cancel"' in page.text
+    done = ui.post(f"/ui/jobs/{job_id}/cancel", data={"csrf": csrf_of(page.text)})
+    assert done.status_code == 303 and done.headers["location"] == f"/ui/jobs/{job_id}"
+    # until its next progress report the job runs, and its page says the cancel is on its way
+    ended = wait_status(stack["DATABASE_URL"], job_id, {"cancelled", "succeeded"}, timeout=10)
+    assert ended["status"] == "cancelled"
+    after = ui.get(f"/ui/jobs/{job_id}")
+    assert 'id="cancel"' not in after.text and "JobCancelled" in after.text
 
 
 def test_retry_a_dead_job_from_its_page(ui: httpx.Client, client: httpx.Client, stack: dict[str, str]) -> None:

@@ -20,7 +20,7 @@ import dramatiq
 import msgspec
 from dramatiq.middleware import CurrentMessage
 
-from bus.errors import Continue, PermanentError
+from bus.errors import Continue, JobCancelled, PermanentError
 from bus.jobstore import JobStore, shared
 from contracts import CommandBase, InvalidCommand, convert, route, type_of
 
@@ -49,11 +49,14 @@ class JobContext:
         return self.options.get("schedule")
 
     def progress(self, percent: float, message: str | None = None) -> None:
+        """Report progress. Raises ``JobCancelled`` when the job's cancel has been requested: a
+        progress report is where a running job can stop cleanly (its ``finally`` blocks run)."""
         now = time.monotonic()
         if self._store is None or now - self._last_progress < self.MIN_PROGRESS_INTERVAL_S:
             return
         self._last_progress = now
-        self._store.progress(self.id, percent, message)
+        if self._store.progress(self.id, percent, message):
+            raise JobCancelled(f"job {self.id}: cancel requested")
 
 
 # The handler's result travels to the lifecycle middleware through the worker
@@ -111,6 +114,8 @@ def handles(command_cls: type[C], **options: Any) -> Callable[[Callable[[C, JobC
 
         run.__name__ = run.__qualname__ = tag.replace(".", "_")
         run.__doc__ = handler.__doc__
-        return dramatiq.actor(run, actor_name=tag, queue_name=queue, throws=(PermanentError,), **options)
+        # throws: neither is an unexpected failure to log with its trace (and neither is retried)
+        throws = (PermanentError, JobCancelled)
+        return dramatiq.actor(run, actor_name=tag, queue_name=queue, throws=throws, **options)
 
     return register

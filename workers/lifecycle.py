@@ -14,7 +14,7 @@ from dramatiq.errors import ActorNotFound
 from dramatiq.middleware import Middleware, SkipMessage
 
 from bus import settings
-from bus.errors import StoreUnavailable, describe
+from bus.errors import JobCancelled, StoreUnavailable, describe
 from bus.jobstore import JobStore, shared, unavailable
 from contracts import JobError, JobStatus
 from workers.actors import CONTINUED, started, take_result
@@ -69,12 +69,18 @@ class JobLifecycle(Middleware):
                 return  # not over: the handler re-enqueued its message with a delay
             self.store.finish(message.message_id, JobStatus.SUCCEEDED, result=result)
             return
+        if isinstance(exception, JobCancelled):
+            # the job stopped at a progress report because its cancel was requested
+            self.store.finish(message.message_id, JobStatus.CANCELLED, error=CANCELLED)
+            return
         if isinstance(exception, ActorNotFound):
             # no actor for this type on this queue: park it in the dead-letter queue
             message.fail()
         status = JobStatus.DEAD if message.failed else JobStatus.FAILED
         self.store.finish(message.message_id, status, error=describe(exception))
 
+
+CANCELLED = JobError(type="JobCancelled", message="cancelled at the user's request while it ran")
 
 #: message options worth keeping with the job (our metadata, not broker internals)
 _KEPT_OPTIONS = frozenset({"schema_version", "idempotency_key", "trace_id", "scheduled_at", "schedule"})

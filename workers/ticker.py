@@ -2,7 +2,8 @@
 
 - Every tick it emits the commands of due schedules (workers/emitter.py).
 - Every sweep interval it requeues the messages of Redis workers that died
-  mid-job and enqueues accepted jobs the broker never received (workers/sweeper.py).
+  mid-job and enqueues accepted jobs the broker never received (workers/sweeper.py),
+  and every few minutes deletes the jobs past their retention (workers/job_retention.py).
 - It lists itself with the worker processes (bus/presence.py, role ``ticker``), so the
   dashboard shows whether anything is firing the schedules.
 
@@ -27,6 +28,7 @@ from bus.jobstore import unavailable
 from bus.presence import Beacon
 from contracts import QUEUES
 from workers.emitter import BATCH, emit_due, seconds_until_due
+from workers.job_retention import JobRetention
 from workers.sweeper import sweep
 
 log = logging.getLogger("workers.ticker")
@@ -71,10 +73,12 @@ def run(stop: threading.Event) -> None:
 
 def _loop(bus: dramatiq.Broker, s: settings.Settings, stop: threading.Event) -> None:
     next_sweep = 0.0
+    retention = JobRetention(s.job_retention_days)
     while not stop.is_set():
         _guarded("tick", lambda: tick(bus, s))
         if time.monotonic() >= next_sweep:
             _guarded("sweep", lambda: housekeeping(bus, s))
+            _guarded("job retention", retention.run)  # a pass every few minutes at most
             next_sweep = time.monotonic() + s.sweep_interval_s
         wait = s.tick_interval_s
         try:

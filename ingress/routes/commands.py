@@ -9,6 +9,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from bus.errors import UnstorableCommand
 from bus.submission import KEY_REUSED, prepare
 from contracts import CommandBase, InvalidCommand, Job, decode
 from ingress.body import read_json_body
@@ -40,7 +41,10 @@ async def accept(
     command it is a 409.
     """
     submission = prepare(command, idempotency_key=idempotency_key, trace_id=trace_id)
-    job, created, same_command = await state.jobs.insert(submission)
+    try:
+        job, created, same_command = await state.jobs.insert(submission)
+    except UnstorableCommand as err:  # contracts.storable refuses what it knows; this is the rest
+        raise invalid("$", f"a value of the command cannot be stored: {err}") from None
     if not same_command:
         raise ApiError(
             409,

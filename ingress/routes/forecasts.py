@@ -3,7 +3,8 @@
 GET /v1/forecasts/{job_id}: the job's status and, once it succeeded, its series (model,
 backtest accuracy or anomaly threshold) with their points, a page of series at a time.
 POST /v1/forecasts/{job_id}/cancel: a queued job is cancelled at once; a running SageMaker
-job stops at its next step (training job stopped, endpoint deleted) and ends ``cancelled``.
+job stops at its next step (training job stopped, endpoint deleted) and ends ``cancelled``;
+any other running or retrying one as ``POST /v1/jobs/{job_id}/cancel`` does it.
 """
 
 from __future__ import annotations
@@ -117,13 +118,17 @@ async def cancel_forecast(request: Request) -> Response:
     async with state.pool.connection() as conn:
         run = await (await conn.execute(_sql()["run_cancel"], {"job_id": job.id})).fetchone()
     if run is None:
+        # no SageMaker run: the job's own cancel (a running local forecast stops at its next progress)
+        moved = await state.jobs.transition("cancel", job.id)
+        if moved is not None:
+            return json_response(moved, 200 if moved.status == "cancelled" else 202)
         raise ApiError(
             409,
             "conflict",
             {
                 "job_id": job.id,
                 "status": job.status,
-                "message": "only a queued job, or a running SageMaker job, can be cancelled",
+                "message": "only a queued, running or retrying (failed) job can be cancelled",
             },
         )
     message = "the SageMaker run stops at its next step; the job then ends cancelled"

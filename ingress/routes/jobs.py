@@ -1,4 +1,4 @@
-"""Jobs: read one, list with filters and a cursor, cancel a queued one, retry a dead one."""
+"""Jobs: read one, list with filters and a cursor, cancel an open one, retry a dead one."""
 
 from __future__ import annotations
 
@@ -68,7 +68,10 @@ async def list_jobs(request: Request) -> Response:
     return json_response({"items": jobs, "next_cursor": cursor})
 
 
-_ONLY = {"cancel": "only a queued job can be cancelled", "retry": "only a dead job can be retried"}
+_ONLY = {
+    "cancel": "only a queued, running or retrying (failed) job can be cancelled",
+    "retry": "only a dead job can be retried",
+}
 
 
 async def _change(request: Request, name: str) -> tuple[Job, dict[str, Any]]:
@@ -82,8 +85,10 @@ async def _change(request: Request, name: str) -> tuple[Job, dict[str, Any]]:
 
 
 async def cancel_job(request: Request) -> Response:
+    """A queued or retrying job is cancelled now (200); a running one gets a cancel request (202),
+    and ends ``cancelled`` at its next progress report."""
     job, _ = await _change(request, "cancel")
-    return json_response(job)
+    return json_response(job, 200 if job.status == JobStatus.CANCELLED else 202)
 
 
 async def retry_job(request: Request) -> Response:

@@ -137,12 +137,13 @@ def document() -> dict[str, Any]:
             },
             "/v1/jobs/{job_id}/cancel": {
                 "post": {
-                    "summary": "Cancel a queued job",
+                    "summary": "Cancel a queued or retrying job at once, or a running one at its next progress report",
                     "parameters": [JOB_ID],
                     "responses": {
-                        **_job("cancelled"),
+                        **_job("cancelled (it was queued or retrying)"),
+                        **_job("cancel requested: the running job ends cancelled at its next progress report", "202"),
                         "404": _error("no such job"),
-                        "409": _error("not queued"),
+                        "409": _error("already finished"),
                         **COMMON,
                     },
                 }
@@ -198,10 +199,10 @@ def document() -> dict[str, Any]:
                     "summary": "Cancel a queued forecast job, or a running SageMaker one at its next step",
                     "parameters": [JOB_ID],
                     "responses": {
-                        **_job("cancelled (it was queued)"),
-                        "202": {"description": "cancel requested: the SageMaker run stops at its next step"},
+                        **_job("cancelled (it was queued or retrying)"),
+                        "202": {"description": "cancel requested: the run (or job) stops at its next step"},
                         "404": _error("no such forecast job"),
-                        "409": _error("neither queued nor a running SageMaker job"),
+                        "409": _error("already finished"),
                         **COMMON,
                     },
                 }

@@ -11,6 +11,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from bus import schedule_store as schedules
+from contracts import storable
 from contracts.command import from_validation_error
 from contracts.schedules import SchedulePatch, ScheduleSpec
 from ingress.body import read_json_body
@@ -23,10 +24,14 @@ MAX_LIST = 500
 
 def decode_body(raw: bytes, kind: type) -> Any:
     try:
-        return msgspec.json.decode(raw, type=kind)
+        value = msgspec.json.decode(raw, type=kind)
+        storable.check(value)  # a schedule's command is stored, then emitted as a job's
+        return value
     except msgspec.ValidationError as err:
         bad = from_validation_error(err)
         raise invalid(bad.path, bad.message) from None
+    except storable.Unstorable as err:
+        raise invalid(err.path, err.message) from None
     except msgspec.DecodeError as err:
         raise ApiError(400, "malformed_json", str(err)) from None
 

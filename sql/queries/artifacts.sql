@@ -12,3 +12,7 @@ RETURNING *;
 
 -- name: get
 SELECT * FROM artifacts WHERE job_id = %(job_id)s;
+
+-- name: of_jobs
+-- The artifacts of jobs about to be deleted (job retention removes their files first).
+SELECT * FROM artifacts WHERE job_id = ANY(%(ids)s);

@@ -28,25 +28,33 @@ UPDATE jobs SET enqueued_at = clock_timestamp()
 WHERE id = ANY(%(ids)s) AND enqueued_at IS NULL;
 
 -- name: progress
+-- Returns whether the job's cancel was requested: the running job learns it with no read of its own.
 UPDATE jobs SET progress = %(progress)s, updated_at = now()
  WHERE id = %(id)s AND status = 'running'
-RETURNING *;
+RETURNING cancel_requested_at;
 
 -- name: cancel
-UPDATE jobs SET status = 'cancelled', finished_at = now(), updated_at = now()
- WHERE id = %(id)s AND status = 'queued'
+-- A queued job, or a failed one waiting for its retry, ends cancelled now: its message, when it
+-- comes, finds the job over and is skipped. A running job gets a request (cancel_requested_at):
+-- its next progress report sees it and ends the job cancelled. A finished job is not touched.
+UPDATE jobs
+   SET status = CASE WHEN status = 'running' THEN status ELSE 'cancelled' END,
+       finished_at = CASE WHEN status = 'running' THEN NULL ELSE now() END,
+       cancel_requested_at = coalesce(cancel_requested_at, now()),
+       updated_at = now()
+ WHERE id = %(id)s AND status IN ('queued', 'failed', 'running')
 RETURNING *;
 
 -- name: retry
 UPDATE jobs SET status = 'queued', error = NULL, result = NULL, progress = NULL, finished_at = NULL,
-                enqueued_at = NULL, updated_at = now()
+                enqueued_at = NULL, cancel_requested_at = NULL, updated_at = now()
  WHERE id = %(id)s AND status = 'dead'
 RETURNING *;
 
 -- name: retry_many
 -- `retry` for the dead jobs among these ids (a job that moved meanwhile is left alone).
 UPDATE jobs SET status = 'queued', error = NULL, result = NULL, progress = NULL, finished_at = NULL,
-                enqueued_at = NULL, updated_at = now()
+                enqueued_at = NULL, cancel_requested_at = NULL, updated_at = now()
  WHERE id = ANY(%(ids)s) AND status = 'dead'
 RETURNING *;
 
@@ -107,3 +115,17 @@ UPDATE jobs
        AS t(id, status, result, error)
  WHERE jobs.id = t.id AND jobs.status = 'running'
 RETURNING jobs.*;
+
+-- name: expired
+-- Job retention: the oldest finished jobs before the cutoff, a batch at a time, read from
+-- jobs_finished_idx (open jobs are not in it). Locked, SKIP LOCKED: two tickers take different
+-- batches, and a dead job being retried meanwhile is left to the retry.
+SELECT id FROM jobs
+ WHERE status IN ('succeeded', 'dead', 'cancelled') AND finished_at < %(before)s
+ ORDER BY finished_at
+ LIMIT %(limit)s
+   FOR UPDATE SKIP LOCKED;
+
+-- name: delete_many
+-- Their forecasts, anomalies, SageMaker runs and artifact rows go with them (ON DELETE CASCADE).
+DELETE FROM jobs WHERE id = ANY(%(ids)s);

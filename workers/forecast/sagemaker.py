@@ -17,7 +17,8 @@ job, model, endpoint config and endpoint, derived from the job id and run number
    outlives the delivery that made it; after a crash (SIGKILL) the redelivery finds the
    run still ``serving`` and reuses, then deletes, the same names.
 
-A cancel request (``POST /v1/forecasts/{job_id}/cancel``) is seen by the next step: it
+A cancel request (``POST /v1/forecasts/{job_id}/cancel``, or the job's own
+``POST /v1/jobs/{job_id}/cancel``, seen at a progress report) is handled by the next step: it
 stops the training job, deletes what exists and ends the job ``cancelled``.
 """
 
@@ -41,7 +42,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from bus import settings
-from bus.errors import Continue, PermanentError
+from bus.errors import Continue, JobCancelled, PermanentError
 from bus.jobstore import shared
 from contracts import JobError, JobStatus, forecast
 from workers.actors import JobContext
@@ -166,11 +167,11 @@ def run_anomalies(command: forecast.Anomalies, job: JobContext) -> dict[str, Any
 def _step(algorithm: str, command: Any, job: JobContext) -> dict[str, Any] | None:
     s = _check_settings()
     run = runs.get(job.id)
-    if run is None or not run.live:
-        run = _start(algorithm, command, job, previous=run)
-        job.progress(5, f"training job {run.name} created")
-        raise Continue(int(s.sagemaker_poll_s * 1000), "training")
     try:
+        if run is None or not run.live:
+            run = _start(algorithm, command, job, previous=run)
+            job.progress(5, f"training job {run.name} created")
+            raise Continue(int(s.sagemaker_poll_s * 1000), "training")
         if run.cancel_requested_at is not None:  # the row just read says so: no second read
             raise Cancelled()
         if run.phase == "training":
@@ -178,7 +179,10 @@ def _step(algorithm: str, command: Any, job: JobContext) -> dict[str, Any] | Non
                 raise Continue(int(s.sagemaker_poll_s * 1000), "training")
             run = runs.set_phase(job.id, "serving") or run
         return _serve(run, command, job)
-    except Cancelled:
+    except (Cancelled, JobCancelled):
+        # JobCancelled: the job's own cancel (POST /v1/jobs/{id}/cancel), seen at a progress report
+        if run is None or not run.live:
+            raise  # stopped before its training job existed: nothing to clean up
         _stop_training(run)
         _delete_serving(run)
         runs.set_phase(job.id, "cancelled")

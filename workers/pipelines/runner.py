@@ -19,7 +19,7 @@ import msgspec
 import psycopg
 
 from bus import db
-from bus.errors import redact
+from bus.errors import JobCancelled, redact
 from bus.jobstore import unavailable
 from contracts import pipelines as commands
 from pipelines_catalog import plan
@@ -186,7 +186,12 @@ def run(
             _record(ctx.run_id, node, "skipped", None, None, f"not run: node {blocker!r} failed")
             results.append({"node": node_id, "status": "skipped", "because": blocker})
             continue
-        progress(100.0 * index / len(selected), f"node {node_id} ({index + 1}/{len(selected)})")
+        try:
+            progress(100.0 * index / len(selected), f"node {node_id} ({index + 1}/{len(selected)})")
+        except JobCancelled:
+            # between nodes: the finished ones stay committed, the run says where it stopped
+            _finish(ctx.run_id, "failed", None, f"cancelled at the user's request before node {node_id!r}")
+            raise
         started = time.perf_counter()
         try:
             rows = run_node(node, ctx)
