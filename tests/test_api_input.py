@@ -130,7 +130,7 @@ def test_openapi_describes_every_route_the_app_serves(client: httpx.Client) -> N
     from ingress.ui.paths import is_ui_path
 
     documented = client.get("/openapi.json").json()["paths"]
-    app = create_app(from_env({"API_KEYS": "k"}))
+    app = create_app(from_env({"API_KEYS": "k", "DATABASE_URL": "postgresql://unused@127.0.0.1:1/x"}))
     for route in app.routes:
         # the dashboard's HTML pages (/ui) are not API routes
         if isinstance(route, Route) and route.path != "/openapi.json" and not is_ui_path(route.path):

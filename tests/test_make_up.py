@@ -75,6 +75,17 @@ def clean_copy(target: Path) -> None:
     (target / ".venv").symlink_to(ROOT / ".venv")
 
 
+def user_env(**extra: str) -> dict[str, str]:
+    """The environment of a user who configured nothing: none of our settings (earlier tests set
+    some in this process, BROKER_NAMESPACE for one)."""
+    from bus.settings import Settings
+
+    ours = {name.upper() for name in Settings.__struct_fields__} | {"DEMO_DATA", "SWITCHYARD_DATA"}
+    env = {k: v for k, v in os.environ.items() if k not in ours and not k.startswith("KEEPALIVE_")}
+    env.update(PYTHONUNBUFFERED="1", **extra)
+    return env
+
+
 def processes_of(root: Path) -> list[str]:
     """Processes working in ``root`` or naming it (the embedded servers' data dirs)."""
     found = []
@@ -98,9 +109,7 @@ def local_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalRun]:
     root = tmp_path_factory.mktemp("clone")
     clean_copy(root)
     port = free_port()
-    ours = {"DATABASE_URL", "REDIS_URL", "BROKER_URL", "API_KEYS", "BROKER_NAMESPACE", "MAX_RETRIES", "DEMO_DATA"}
-    env = {k: v for k, v in os.environ.items() if k not in ours and not k.startswith(("MIN_", "MAX_", "SWEEP_"))}
-    env.update(WEB_PORT=str(port), PYTHONUNBUFFERED="1")
+    env = user_env(WEB_PORT=str(port))
     OUTPUT.mkdir(parents=True, exist_ok=True)
     log = OUTPUT / "make-up.log"
     with open(log, "wb") as out:
@@ -158,7 +167,7 @@ def run_cli(run: LocalRun, example: readme_examples.Example) -> None:
     if "<" in argv:  # `publish - ... < command.json`
         at = argv.index("<")
         stdin, argv = (run.root / argv[at + 1]).read_text(), argv[:at]
-    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL", "BROKER_URL", "API_KEYS"}}
+    env = user_env()
     done = subprocess.run(
         [str(run.root / ".venv" / "bin" / "python"), "-m", "ingress", *argv],
         cwd=run.root, env=env, input=stdin, capture_output=True, text=True, timeout=60,
@@ -207,9 +216,8 @@ def test_every_readme_example_works_as_printed(local_run: LocalRun) -> None:
 
 def run_python(run: LocalRun, code: str) -> list[str]:
     """A README Python block, run in the local run's environment; the job ids it published."""
-    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL", "BROKER_URL", "API_KEYS"}}
+    env = user_env()
     env.update((k, v) for k, v in _local_env(run).items() if k in ("REDIS_URL", "BROKER_URL"))
-    script = code + "\nprint(job_id)\n"
     # each `job_id = publish(...)` line's id, not only the last one
     script = re.sub(r"^(job_id = publish\(.*)$", r"\1\nprint(job_id)", code, flags=re.M)
     done = subprocess.run(
@@ -272,7 +280,7 @@ def test_a_killed_worker_child_is_brought_back_while_web_and_ticker_serve(local_
 
 
 def test_the_command_line_finds_the_local_run_or_says_what_to_set(local_run: LocalRun, tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL", "BROKER_URL", "API_KEYS"}}
+    env = user_env()
     python = str(local_run.root / ".venv" / "bin" / "python")
 
     def cli(*args: str, cwd: Path, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
@@ -315,8 +323,7 @@ def test_sigterm_and_ctrl_c_stop_every_process_and_the_next_run_reuses_the_data(
     )
     # the embedded servers' data outlives the run: a second make up answers for the same job
     log = local_run.root / "second-run.log"
-    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL", "BROKER_URL", "API_KEYS"}}
-    env.update(WEB_PORT=local_run.url.rsplit(":", 1)[1], PYTHONUNBUFFERED="1")
+    env = user_env(WEB_PORT=local_run.url.rsplit(":", 1)[1])
     with open(log, "wb") as out:
         second = subprocess.Popen(
             ["make", "-o", ".venv/.installed", "up"], cwd=local_run.root, env=env, stdout=out,
