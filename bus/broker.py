@@ -9,8 +9,9 @@ broker and the middleware stack (worker processes add theirs: workers/worker_bro
   tell ``failed`` from ``dead``).
 - Presence: lists the worker process, its queues and its in-flight jobs in Redis for
   the dashboard (bus/presence.py).
-- Redis: a short heartbeat timeout and a frequent maintenance pass, so messages of
-  a worker killed mid-job go back to the queue in seconds instead of minutes.
+- Redis: a consumer that quarantines poison messages instead of stranding its batch
+  (bus/quarantine.py), and a short heartbeat timeout, so the ticker puts the messages of a
+  worker killed mid-job back at the head of their queue in seconds (bus/broker_adapter.py).
 """
 
 from __future__ import annotations
@@ -60,9 +61,9 @@ def build(*, middleware: Sequence[dramatiq.Middleware] = ()) -> dramatiq.Broker:
         from dramatiq.brokers.rabbitmq import RabbitmqBroker
 
         return RabbitmqBroker(url=url, middleware=stack, confirm_delivery=True)
-    from dramatiq.brokers.redis import RedisBroker
+    from bus.quarantine import QuarantiningRedisBroker
 
-    return RedisBroker(
+    return QuarantiningRedisBroker(
         client=redis.Redis.from_url(url, socket_connect_timeout=max(1.0, s.redis_timeout), socket_timeout=10),
         middleware=stack,
         namespace=s.broker_namespace,

@@ -1,18 +1,27 @@
 """The broker adapter: everything that depends on how a Dramatiq broker keeps its queues.
 
 Enqueueing many messages in one round trip, queue depths, the requeue of dead workers'
-messages, a ping. It is the only module that knows Dramatiq's Redis key layout
-(``<ns>:<queue>`` lists, ``<ns>:<queue>.msgs`` hashes, ``.DQ`` / ``.XQ`` queues); a contract test
-checks that layout against the pinned Dramatiq (tests/test_broker_adapter.py)."""
+messages at the head of their queues, the quarantine of messages a worker cannot run, a ping.
+It is the only module that knows Dramatiq's Redis key layout (``<ns>:<queue>`` lists,
+``<ns>:<queue>.msgs`` hashes, ``.DQ`` delay and ``.XQ`` dead-letter queues, the workers'
+``__heartbeats__`` and ``__acks__`` sets), here and in its Lua scripts (bus/lua/); a contract
+test checks that layout against the pinned Dramatiq (tests/test_broker_adapter.py)."""
 
 from __future__ import annotations
 
+import functools
 import uuid
 import weakref
+from pathlib import Path
 from typing import Any
 
 import dramatiq
-from dramatiq.common import dq_name, xq_name
+import msgspec
+from dramatiq.brokers.redis import RedisBroker
+from dramatiq.common import current_millis, dq_name, q_name, xq_name
+
+from bus import rejections
+from bus.rejections import Rejected
 
 
 def is_rabbitmq(broker: dramatiq.Broker) -> bool:
@@ -50,39 +59,113 @@ def depths(broker: dramatiq.Broker, queues: tuple[str, ...]) -> dict[str, tuple[
     return {q: tuple(counts[i * 3 : i * 3 + 3]) for i, q in enumerate(queues)}  # type: ignore[misc]
 
 
-def requeue_orphans(broker: dramatiq.Broker, queues: tuple[str, ...]) -> None:
-    """Put messages held by dead Redis workers back on their queues, now.
+def requeue_orphans(broker: dramatiq.Broker, queues: tuple[str, ...]) -> int:
+    """Put the messages held by dead Redis workers back at the head of their queues, now; returns
+    how many went back.
 
-    Dramatiq's Redis broker does this only in a maintenance pass that runs on a random
-    fraction of broker calls, and only for the queue of that call, so a killed
-    worker's message can wait minutes. The ticker calls this every pass, so recovery
-    takes the heartbeat timeout plus one ticker interval. RabbitMQ needs nothing:
-    it requeues a consumer's unacked messages as soon as its connection drops.
+    Dramatiq's Redis broker does this only in a maintenance pass that runs on a random fraction
+    of broker calls, for the queue of that call, and it puts them at the tail (RPUSH): behind a
+    backlog of a thousand messages a killed worker's jobs waited half a minute. The ticker calls
+    this every sweep (``SWEEP_INTERVAL_S``), so they run again within the heartbeat timeout plus
+    one sweep, before the backlog. ``queues`` must be every queue of the namespace (the routing
+    table's): a dead worker is forgotten once its messages on them are back. RabbitMQ needs
+    nothing: it requeues a consumer's unacked messages as soon as its connection drops.
     """
     if is_rabbitmq(broker):
-        return
-    sweeper = _maintenance_broker(broker)
-    for queue in queues:
-        sweeper.do_qsize(queue)
-        sweeper.do_qsize(dq_name(queue))
-
-
-_maintainers: weakref.WeakKeyDictionary[dramatiq.Broker, dramatiq.Broker] = weakref.WeakKeyDictionary()
-
-
-def _maintenance_broker(broker: dramatiq.Broker) -> dramatiq.Broker:
-    """A broker on the same client and namespace whose every call runs the maintenance pass."""
-    if broker not in _maintainers:
-        from dramatiq.brokers.redis import MAINTENANCE_SCALE, RedisBroker
-
-        _maintainers[broker] = RedisBroker(
-            client=broker.client,  # type: ignore[attr-defined]
-            namespace=broker.namespace,  # type: ignore[attr-defined]
-            heartbeat_timeout=broker.heartbeat_timeout,  # type: ignore[attr-defined]
-            maintenance_chance=MAINTENANCE_SCALE,
-            middleware=[],
+        return 0
+    names = [name for queue in queues for name in (queue, dq_name(queue))]
+    return int(
+        _script(broker, "requeue_dead")(
+            keys=[broker.namespace],  # type: ignore[attr-defined]
+            args=[
+                current_millis(),
+                broker.heartbeat_timeout,  # type: ignore[attr-defined]
+                broker.dead_message_ttl,  # type: ignore[attr-defined]
+                *names,
+            ],
         )
-    return _maintainers[broker]
+    )
+
+
+def requeue_at_head(broker: dramatiq.Broker, queue: str, redis_ids: list[str]) -> None:
+    """Put messages this broker's worker fetched but will not run (it is shutting down) back at the
+    head of ``queue``, in the order given; Dramatiq's own requeue pushes them to the tail."""
+    if redis_ids:
+        _script(broker, "requeue_own")(
+            keys=[broker.namespace],  # type: ignore[attr-defined]
+            args=[queue, broker.broker_id, *redis_ids],  # type: ignore[attr-defined]
+        )
+
+
+def quarantine(broker: dramatiq.Broker, queue: str, body: bytes, found: Rejected, redis_id: str | None) -> str | None:
+    """Move a message this broker's worker fetched from ``queue`` (``<q>`` or ``<q>.DQ``) but cannot
+    run to the queue's dead-letter queue, acknowledged, with a record of why (bus/rejections.py);
+    returns its Redis id, or None when it is no longer this worker's to move.
+
+    Dramatiq's fetch returns bodies without their ids, and an undecodable body cannot name its
+    own: the id is the one in this worker's unacked set whose body is these bytes (``redis_id``,
+    when the body gave one, is tried first). The set holds only this worker's prefetched and
+    running messages of the queue, so the search is short."""
+    namespace = broker.namespace  # type: ignore[attr-defined]
+    canonical = q_name(queue)
+    moved = _script(broker, "quarantine")(
+        keys=[namespace, rejections.log_key(namespace, canonical), rejections.totals_key(namespace)],
+        args=[
+            current_millis(),
+            queue,
+            broker.broker_id,  # type: ignore[attr-defined]
+            redis_id or "",
+            body,
+            # the script adds the id it found
+            msgspec.json.encode({k: v for k, v in msgspec.structs.asdict(found).items() if k != "redis_id"}),
+            rejections.KEEP,
+            canonical,
+        ],
+    )
+    return moved.decode() if isinstance(moved, bytes) else moved
+
+
+def rejected(broker: dramatiq.Broker, queues: tuple[str, ...], limit: int) -> list[Rejected]:
+    """The newest ``limit`` records of messages rejected on ``queues``, newest first (Redis only:
+    on RabbitMQ, Dramatiq dead-letters an undecodable message without a record)."""
+    if not is_redis(broker):
+        return []
+    namespace = broker.namespace  # type: ignore[attr-defined]
+    with broker.client.pipeline(transaction=False) as pipe:  # type: ignore[attr-defined]
+        for queue in queues:
+            pipe.lrange(rejections.log_key(namespace, queue), 0, limit - 1)
+        lists = pipe.execute()
+    return rejections.newest([rejections.read(raws) for raws in lists], limit)
+
+
+def rejected_counts(broker: dramatiq.Broker, queues: tuple[str, ...]) -> dict[str, int]:
+    """queue -> messages rejected since the counter was made; empty off Redis."""
+    if not is_redis(broker):
+        return {}
+    raw = broker.client.hmget(rejections.totals_key(broker.namespace), list(queues))  # type: ignore[attr-defined]
+    return {queue: int(n or 0) for queue, n in zip(queues, raw, strict=True)}
+
+
+def dead_letter(broker: dramatiq.Broker, queue: str, redis_id: str) -> bytes | None:
+    """The raw body of a dead-lettered message (a rejected one: its record's ``redis_id``)."""
+    return broker.client.hget(f"{broker.namespace}:{xq_name(queue)}.msgs", redis_id)  # type: ignore[attr-defined]
+
+
+def _script(broker: dramatiq.Broker, name: str) -> Any:
+    """Our Lua script ``name`` registered on the broker's client, as Dramatiq registers its own
+    (redis-py runs it by its SHA and loads it again after a Redis restart)."""
+    registered = _registered.setdefault(broker, {})
+    if name not in registered:
+        registered[name] = broker.client.register_script(_source(name))  # type: ignore[attr-defined]
+    return registered[name]
+
+
+@functools.cache
+def _source(name: str) -> bytes:
+    return (Path(__file__).with_name("lua") / f"{name}.lua").read_bytes()
+
+
+_registered: weakref.WeakKeyDictionary[dramatiq.Broker, dict[str, Any]] = weakref.WeakKeyDictionary()
 
 
 def enqueue(broker: dramatiq.Broker, message: dramatiq.Message) -> None:
@@ -107,7 +190,7 @@ def enqueue_many(broker: dramatiq.Broker, messages: list[dramatiq.Message], chun
 
 
 def is_redis(broker: dramatiq.Broker) -> bool:
-    return type(broker).__name__ == "RedisBroker"
+    return isinstance(broker, RedisBroker)  # ours (bus/quarantine.py) is one too
 
 
 async def enqueue_many_async(client: Any, broker: dramatiq.Broker, messages: list[dramatiq.Message]) -> None:

@@ -41,9 +41,10 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     job_time_limit_ms: Positive = 60 * 60 * 1000
     #: a Redis-broker worker silent this long is dead; its messages go back to the queue
     heartbeat_timeout_ms: Annotated[int, msgspec.Meta(ge=2000)] = 8000
-    #: chance per million broker calls of Dramatiq's own requeue pass; the ticker runs one every
-    #: sweep anyway, and each pass may scan the Redis keyspace (KEYS), so keep it rare
-    maintenance_chance: Annotated[int, msgspec.Meta(ge=1, le=1_000_000)] = 1000
+    #: chance per million broker calls of Dramatiq's own requeue pass. Off: the ticker requeues dead
+    #: workers' messages every sweep, at the head of their queues; Dramatiq's pass would put them at
+    #: the tail first, and may scan the Redis keyspace (KEYS). Only for running without a ticker
+    maintenance_chance: Annotated[int, msgspec.Meta(ge=0, le=1_000_000)] = 0
     #: seconds between sweeper passes (re-enqueue of accepted jobs the broker never got)
     sweep_interval_s: Annotated[float, msgspec.Meta(gt=0)] = 2.0
     #: a queued job not handed to the broker after this many seconds is re-enqueued
@@ -55,8 +56,9 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     #: workers drop scheduled commands whose slot is older than this (a backlog of stale ticks)
     tick_staleness_s: Annotated[float, msgspec.Meta(gt=0)] = 600.0
     #: how long the Redis status mirror keeps a finished job (Postgres answers after that). Short on
-    #: purpose: when a worker or publisher stops heartbeating, Dramatiq's Redis broker runs KEYS over
-    #: its whole database, ~85 ms per million keys, blocking Redis; a week of jobs made that seconds
+    #: purpose: with maintenance_chance > 0, when a worker or publisher stops heartbeating, Dramatiq's
+    #: Redis broker runs KEYS over its whole database, ~85 ms per million keys, blocking Redis; a week
+    #: of jobs made that seconds
     status_ttl_s: Positive = 3600
     #: finished jobs (succeeded, dead, cancelled) older than this many days are deleted by the
     #: ticker, with their results and artifacts; 0 keeps every job

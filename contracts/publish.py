@@ -37,7 +37,9 @@ def broker_for(url: str, *, namespace: str = "dramatiq") -> dramatiq.Broker:
 
                 # timeouts: a stalled Redis fails the publish instead of hanging the producer
                 client = redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=10)
-                _brokers[key] = RedisBroker(client=client, namespace=namespace, middleware=[])
+                # maintenance off: the ticker requeues dead workers' messages at the head of their
+                # queues; Dramatiq's pass, run from a producer's calls, would put them at the tail
+                _brokers[key] = RedisBroker(client=client, namespace=namespace, middleware=[], maintenance_chance=0)
             else:
                 raise ValueError("BROKER_URL must start with redis://, rediss://, unix://, amqp:// or amqps://")
         return _brokers[key]

@@ -33,6 +33,7 @@ from ingress.routes import (
     models,
     openapi,
     pipelines,
+    rejected,
     schedules,
 )
 from ingress.state import State
@@ -98,6 +99,7 @@ def create_app(config: settings.Settings | None = None) -> Starlette:
             *models.ROUTES,
             *pipelines.ROUTES,
             *forecasts.ROUTES,
+            *rejected.ROUTES,
             *health.ROUTES,
             *metrics.ROUTES,
             *openapi.ROUTES,

@@ -20,7 +20,7 @@ def test_health_checks_need_no_key(stack: dict[str, str]) -> None:
     assert ready == {"status": "ready", "checks": {"postgres": "ok", "redis": "ok", "broker": "ok"}}
 
 
-@pytest.mark.parametrize("path", ["/v1/jobs", "/metrics", "/openapi.json", "/v1/jobs/x"])
+@pytest.mark.parametrize("path", ["/v1/jobs", "/metrics", "/openapi.json", "/v1/jobs/x", "/v1/rejected-messages"])
 def test_every_other_route_needs_a_key(stack: dict[str, str], path: str) -> None:
     missing = httpx.get(stack["url"] + path)
     assert missing.status_code == 401
@@ -99,6 +99,20 @@ def test_bad_headers_and_query_parameters(client: httpx.Client) -> None:
         ("colour=red", "colour"),
     ]:
         response = client.get(f"/v1/jobs?{query}")
+        assert response.status_code == 422, query
+        assert response.json()["detail"]["path"] == field
+
+
+def test_rejected_messages_check_their_query(client: httpx.Client) -> None:
+    listed = client.get("/v1/rejected-messages?queue=system&limit=5")
+    assert listed.status_code == 200 and isinstance(listed.json()["items"], list)
+    for query, field in [
+        ("queue=nowhere", "queue"),
+        ("limit=0", "limit"),
+        ("limit=501", "limit"),
+        ("colour=red", "colour"),
+    ]:
+        response = client.get(f"/v1/rejected-messages?{query}")
         assert response.status_code == 422, query
         assert response.json()["detail"]["path"] == field
 

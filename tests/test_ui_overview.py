@@ -223,3 +223,23 @@ def test_the_overview_survives_unreadable_presence_entries(
     finally:
         store.delete(presence.member_key(ns, bogus))
         store.zrem(presence.members_key(ns), bogus)
+
+
+def rejected_on_page(ui: httpx.Client, queue: str) -> int | None:
+    row = re.search(rf'<tr data-queue="{queue}">(.*?)</tr>', ui.get("/ui").text, re.DOTALL)
+    found = row and re.search(r'data-rejected="(\d*)"', row.group(1))
+    return int(found.group(1)) if found and found.group(1) else None
+
+
+def test_a_rejected_poison_message_is_counted_on_its_queue(
+    ui: httpx.Client, store: redis.Redis, stack: dict[str, str]
+) -> None:
+    before = rejected_on_page(ui, "system")
+    assert before is not None
+    ns, rid = stack["BROKER_NAMESPACE"], str(uuid.uuid4())
+    with store.pipeline(transaction=True) as tx:  # not JSON: the system worker dead-letters it
+        tx.hset(f"{ns}:system.msgs", rid, b"<poison/>")
+        tx.rpush(f"{ns}:system", rid)
+        tx.execute()
+    wait_for(lambda: rejected_on_page(ui, "system") == before + 1, 30, 0.5, "the rejected count to move")
+    assert rejected_on_page(ui, "gooddata") == 0

@@ -2,8 +2,10 @@
 
 - Every tick it emits the commands of due schedules (workers/emitter.py).
 - Every sweep interval it requeues the messages of Redis workers that died
-  mid-job and enqueues accepted jobs the broker never received (workers/sweeper.py),
-  and every few minutes deletes the jobs past their retention (workers/job_retention.py).
+  mid-job, at the head of their queues (bus/broker_adapter.requeue_orphans, instead of
+  Dramatiq's random maintenance pass, which the workers leave off), and enqueues accepted
+  jobs the broker never received (workers/sweeper.py); every few minutes it deletes the jobs
+  past their retention (workers/job_retention.py).
 - It lists itself with the worker processes (bus/presence.py, role ``ticker``), so the
   dashboard shows whether anything is firing the schedules.
 
@@ -53,7 +55,9 @@ def tick(bus: dramatiq.Broker, s: settings.Settings) -> None:
 
 
 def housekeeping(bus: dramatiq.Broker, s: settings.Settings) -> None:
-    requeue_orphans(bus, QUEUES)
+    back = requeue_orphans(bus, QUEUES)
+    if back:
+        log.info("requeued %d messages of dead workers at the head of their queues", back)
     while sweep(bus, grace_s=s.enqueue_grace_s):
         pass  # a backlog is drained in batches without waiting
 

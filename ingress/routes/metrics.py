@@ -4,8 +4,8 @@ Request counts and latencies are this process's own. The rest is read at scrape 
 the same whichever web process answers and however many worker machines there are: open jobs
 (queued, running, retrying, dead) from Postgres through the status index; jobs ended and their
 run times from the counters every job ending adds to in Redis (bus/throughput.py); queue
-depths from the broker. Nothing here reads finished jobs from the table: a scrape costs the same
-with ten jobs or ten million.
+depths and rejected (poison) messages from the broker (bus/rejections.py). Nothing here reads
+finished jobs from the table: a scrape costs the same with ten jobs or ten million.
 """
 
 from __future__ import annotations
@@ -106,10 +106,21 @@ async def metrics(request: Request) -> Response:
         depth.add_metric([queue, "dead"], dead)
     broker_up = GaugeMetricFamily("switchyard_broker_up", "1 when the broker answered this scrape")
     broker_up.add_metric([], 1 if counts else 0)
+    refused = CounterMetricFamily(
+        "switchyard_rejected_messages", "Poison messages workers dead-lettered unrun (Redis)", labels=["queue"]
+    )
+    try:
+        rejected = await anyio.to_thread.run_sync(
+            queues.rejected_counts, state.broker, QUEUES, limiter=state.dispatcher.limiter
+        )
+    except Exception:  # noqa: BLE001 - as the depths
+        rejected = {}
+    for queue, n in rejected.items():
+        refused.add_metric([queue], n)
 
     class Snapshot:
         def collect(self):  # type: ignore[no-untyped-def]
-            yield from (jobs, ended, durations, depth, broker_up)
+            yield from (jobs, ended, durations, depth, broker_up, refused)
 
     scrape.register(Snapshot())
     body = generate_latest(request.app.state.registry) + generate_latest(scrape)

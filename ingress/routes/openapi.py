@@ -207,6 +207,37 @@ def document() -> dict[str, Any]:
                     },
                 }
             },
+            "/v1/rejected-messages": {
+                "get": {
+                    "summary": "Messages workers refused to run (poison), newest first; each is in its queue's "
+                    "dead-letter queue",
+                    "parameters": [
+                        {"name": "queue", "in": "query", "schema": {"type": "string", "enum": list(QUEUES)}},
+                        {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 500}},
+                    ],
+                    "responses": {
+                        "200": {
+                            "description": "{items: [RejectedMessage]}",
+                            "content": {
+                                "application/json": {
+                                    "schema": {
+                                        "type": "object",
+                                        "required": ["items"],
+                                        "properties": {
+                                            "items": {
+                                                "type": "array",
+                                                "items": {"$ref": "#/components/schemas/RejectedMessage"},
+                                            }
+                                        },
+                                    }
+                                }
+                            },
+                        },
+                        "422": _error("bad queue, limit or parameter"),
+                        **COMMON,
+                    },
+                }
+            },
             "/healthz": {"get": {"security": [], "responses": {"200": {"description": "alive"}}}},
             "/readyz": {
                 "get": {"security": [], "responses": {"200": {"description": "ready"}, "503": _error("not ready")}}
@@ -216,6 +247,7 @@ def document() -> dict[str, Any]:
         },
     }
     schemas["ScheduleSpec"] = _schedule_schemas(schemas)
+    schemas["RejectedMessage"] = _rejected_schema()
     return _rewrite_refs(doc)
 
 
@@ -228,6 +260,15 @@ def _schedule_schemas(schemas: dict[str, Any]) -> dict[str, Any]:
     schemas.update(defs)
     schemas["SchedulePatch"] = patch
     return spec
+
+
+def _rejected_schema() -> dict[str, Any]:
+    import msgspec
+
+    from bus.rejections import Rejected
+
+    _, defs = msgspec.json.schema_components([Rejected], ref_template="#/$defs/{name}")
+    return defs["Rejected"]
 
 
 def _body(ref: str) -> dict[str, Any]:

@@ -1,6 +1,6 @@
-"""Overview: per queue depth, delayed, dead and jobs by status, the last hour's throughput and failure
-rate; the worker processes alive with their queues and in-flight jobs; health of Postgres, Redis and
-the broker."""
+"""Overview: per queue depth, delayed, dead and rejected (poison) messages and jobs by status, the
+last hour's throughput and failure rate; the worker processes alive with their queues and in-flight
+jobs; health of Postgres, Redis and the broker."""
 
 from __future__ import annotations
 
@@ -99,15 +99,20 @@ def consumers(members: list[presence.Member]) -> dict[str, tuple[int, int]]:
     return found
 
 
+def broker_counts(broker: Any) -> tuple[dict[str, tuple[int, int, int]], dict[str, int]]:
+    """Queue depths and rejected (poison) messages per queue, in one trip to a worker thread."""
+    return queues.depths(broker, QUEUES), queues.rejected_counts(broker, QUEUES)
+
+
 @page
 async def overview(request: Request) -> Response:
     state = state_of(request)
     checks = await health.checks(state)
     try:
-        depths = await anyio.to_thread.run_sync(queues.depths, state.broker, QUEUES, limiter=state.dispatcher.limiter)
+        depths, rejected = await anyio.to_thread.run_sync(broker_counts, state.broker, limiter=state.dispatcher.limiter)
     except Exception as err:  # noqa: BLE001 - the page still shows what it can
         log.warning("queue depths unavailable: %s", err.__class__.__name__)
-        depths = {}
+        depths, rejected = {}, {}
     by_status: dict[str, dict[str, int]] = {q: {} for q in QUEUES}
     try:
         # open jobs only: counting finished ones would read the whole table on every refresh
@@ -131,6 +136,7 @@ async def overview(request: Request) -> Response:
         {
             "queue": q,
             "depth": depths.get(q),
+            "rejected": rejected.get(q),
             "statuses": by_status.get(q, {}),
             "hour": None if hours is None else hour_view(hours[q]),
             "consumers": serving.get(q, (0, 0)),
