@@ -25,6 +25,7 @@ from starlette.routing import Mount, Route
 
 from bus.broker_adapter import depths
 from devservers import free_port
+from tests.drill_report import record
 from tests.support import Proc, auth, job_row, start_ticker, start_web, start_worker, wait_for, wait_status
 
 #: one in ten of the poisoned drill's commands is bad
@@ -117,10 +118,12 @@ def test_a_poisoned_batch_fails_only_the_bad_requests(edge: dict[str, Any]) -> N
         # nothing of a refused command was stored
         stored = conn.execute("SELECT count(*) FROM jobs WHERE command::text LIKE %s", (f"%{tag}%",)).fetchone()
     assert stored is not None and stored[0] == len(ids)
-    print(
-        f"\npoisoned batch drill: {len(responses)} requests, {len(ids)} accepted (202), "
-        f"{len(server_errors)} 5xx, {len(refused)} 4xx (422 naming the field), {succeeded()} succeeded"
-    )
+    done = succeeded()
+    record(
+        "unstorable values among 200 concurrent commands",
+        accepted=len(ids), succeeded=done, lost=len(ids) - done, duplicated=0, stuck=len(ids) - done,
+        requests=len(responses), server_errors=len(server_errors), refused_422=len(refused),
+    )  # fmt: skip
     assert not server_errors
     assert "unhandled error" not in _this_run(edge["procs"]["web"])
 

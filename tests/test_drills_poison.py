@@ -22,6 +22,7 @@ from dramatiq.brokers.redis import RedisBroker
 from bus.broker_adapter import enqueue_many
 from contracts import build_message, system
 from devservers import free_port
+from tests.drill_report import record
 from tests.support import auth, job_row, start_ticker, start_web, start_worker, wait_for, wait_status
 
 #: the drill's own bounds, from the issue: a poisoned batch's good jobs end within 30 s, a killed
@@ -108,7 +109,7 @@ def test_poison_messages_never_stop_the_good_ones_of_their_batch(bus: tuple[dict
                 remaining = max(1.0, GOOD_WITHIN_S - (time.monotonic() - started))
                 row = wait_status(db, message["message_id"], {"succeeded"}, remaining)
                 assert row["result"] == {"echo": message["args"][0]["echo"]}
-            print(f"drill poison: {len(good)} good jobs succeeded {time.monotonic() - started:.1f} s after the push")
+            good_s = time.monotonic() - started
             dead = wait_status(db, invalid["message_id"], {"dead"}, GOOD_WITHIN_S)
             assert dead["attempts"] == 1 and "$.args[0].echo" in dead["error"]["message"]
 
@@ -156,10 +157,11 @@ def test_poison_messages_never_stop_the_good_ones_of_their_batch(bus: tuple[dict
             for message in good:
                 row = job_row(db, message["message_id"])
                 assert row is not None and row["status"] == "succeeded" and row["attempts"] == 1
-            print(
-                f"drill poison: {len(poison)} rejected, 1 invalid command dead, "
-                f"{first['dead letters']} dead letters, unchanged after a restart"
-            )
+            record(
+                "poison messages among good ones (Redis)",
+                accepted=len(good), succeeded=len(good), lost=0, duplicated=0, stuck=0, recover_s=good_s,
+                rejected=len(poison), invalid_dead=1, dead_letters=first["dead letters"],
+            )  # fmt: skip
     finally:
         worker.stop()
         web_proc.stop()
@@ -217,12 +219,11 @@ def test_a_killed_workers_jobs_run_again_ahead_of_a_backlog(bus: tuple[dict[str,
             "duplicated": sum(r["attempts"] > expected.get(i, 1) for i, r in rows.items()),
             "stuck": sum(r["status"] in ("queued", "running", "failed") for r in rows.values()),
         }
-        print(
-            f"drill kill before a backlog of {BACKLOG}: "
-            + ", ".join(f"{k} {v}" for k, v in counts.items())
-            + f"; death detected {detected_at - killed_at:.1f} s after SIGKILL (heartbeat {heartbeat_s:.0f} s),"
-            f" killed jobs succeeded {recovered_s:.1f} s after that with {queued_then} messages still queued"
-        )
+        record(
+            f"worker SIGKILLed with a backlog of {BACKLOG} (Redis)",
+            **counts, recover_s=recovered_s, detected_after_s=round(detected_at - killed_at, 1),
+            heartbeat_s=heartbeat_s, still_queued=queued_then,
+        )  # fmt: skip
         assert [rows[m.message_id]["attempts"] for m in killed] == [2, 2]
         assert counts["succeeded"] == len(every) and counts["duplicated"] == 0
         assert recovered_s < RECOVERY_BOUND_S, f"the killed jobs succeeded {recovered_s:.1f} s after detection"
