@@ -7,7 +7,7 @@ from typing import Any, NamedTuple, Union
 
 import msgspec
 
-from contracts import forecast, gooddata, metrics, pipelines, schedules, storable, system
+from contracts import forecast, gooddata, metrics, nesting, pipelines, schedules, storable, system
 from contracts.base import CommandBase
 
 
@@ -70,6 +70,8 @@ def from_validation_error(err: msgspec.ValidationError, prefix: str = "$") -> In
 def decode(raw: bytes | str) -> CommandBase:
     """Decode JSON into a command. Raises ``InvalidCommand`` (with the field path) or
     ``msgspec.DecodeError`` for text that is not JSON."""
+    if nesting.deeper_than(raw):
+        raise InvalidCommand(f"JSON nested deeper than {nesting.MAX_DEPTH} levels", "$")
     try:
         return storable_command(_decoder.decode(raw))
     except msgspec.ValidationError as err:
@@ -82,6 +84,8 @@ def convert(obj: Any, path: str = "$") -> CommandBase:
         return storable_command(msgspec.convert(obj, Command), path)
     except msgspec.ValidationError as err:
         raise from_validation_error(err, path) from None
+    except RecursionError:
+        raise InvalidCommand(f"nested deeper than {nesting.MAX_DEPTH} levels", path) from None
 
 
 def storable_command(command: CommandBase, path: str = "$") -> CommandBase:

@@ -10,6 +10,7 @@ path of the field:
 - a string that is not valid Unicode (a lone surrogate, possible from Python only);
 - a float that is NaN or infinite: jsonb has neither (msgspec would write ``null``);
 - an integer of more than ``MAX_INT_DIGITS`` digits: msgspec cannot write or read it back;
+- arrays and objects nested deeper than ``contracts.nesting.MAX_DEPTH`` (jsonb has a stack limit);
 - a date or date-time outside ``EARLIEST``..``LATEST``: far inside what Python's dates (years
   1 to 9999) and Postgres handle, so a window, lookback or time-zone shift counted from it
   never overflows (``OverflowError: date value out of range``).
@@ -23,6 +24,8 @@ import re
 from typing import Any
 
 import msgspec
+
+from contracts.nesting import MAX_DEPTH
 
 EARLIEST = dt.date(1000, 1, 1)
 LATEST = dt.date(8999, 12, 31)
@@ -69,7 +72,9 @@ def member(path: str, key: str) -> str:
 _Found = tuple[list[str | int], str]
 
 
-def _find(value: Any) -> _Found | None:
+def _find(value: Any, depth: int = 0) -> _Found | None:
+    if depth > MAX_DEPTH:
+        return [], f"nested deeper than {MAX_DEPTH} levels"
     kind = type(value)
     if kind is str:
         reason = _text(value)
@@ -82,7 +87,7 @@ def _find(value: Any) -> _Found | None:
         return None if -_MAX_INT < value < _MAX_INT else ([], f"an integer of more than {MAX_INT_DIGITS} digits")
     if isinstance(value, msgspec.Struct):
         for field, name in zip(value.__struct_fields__, value.__struct_encode_fields__, strict=True):
-            found = _find(getattr(value, field))
+            found = _find(getattr(value, field), depth + 1)
             if found is not None:
                 found[0].append(name)
                 return found
@@ -91,7 +96,7 @@ def _find(value: Any) -> _Found | None:
         if _finite_numbers(value):
             return None
         for index, item in enumerate(value):
-            found = _find(item)
+            found = _find(item, depth + 1)
             if found is not None:
                 found[0].append(index)
                 return found
@@ -102,7 +107,7 @@ def _find(value: Any) -> _Found | None:
                 return [], f"an object key {reason}"
             if type(item) is str and "\x00" not in item and item.isascii():
                 continue  # the common cell, spared a call
-            found = _find(item)
+            found = _find(item, depth + 1)
             if found is not None:
                 found[0].append(str(key))
                 return found

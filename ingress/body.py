@@ -1,9 +1,10 @@
-"""Reading a request body with a size cap (413) and a JSON content type (415)."""
+"""Reading a request body with a size cap (413), a JSON content type (415) and a nesting cap (400)."""
 
 from __future__ import annotations
 
 from starlette.requests import Request
 
+from contracts.nesting import MAX_DEPTH, deeper_than
 from ingress.errors import ApiError
 
 
@@ -23,4 +24,8 @@ async def read_json_body(request: Request, limit: int) -> bytes:
         chunks.append(chunk)
     if size == 0:
         raise ApiError(400, "empty_body", "the request has no body; send a command as JSON")
-    return b"".join(chunks)
+    body = b"".join(chunks)
+    if deeper_than(body):
+        # decoders recurse: refused before any of them sees it
+        raise ApiError(400, "too_deep", {"path": "$", "message": f"JSON nested deeper than {MAX_DEPTH} levels"})
+    return body

@@ -19,6 +19,7 @@ from typing import Annotated, Any
 import msgspec
 
 from contracts import storable
+from contracts.nesting import MAX_DEPTH, deeper_than
 from pipelines_catalog.catalog import Column, Table
 from pipelines_catalog.types import ColumnType
 
@@ -214,6 +215,8 @@ class ArraySplitter:
             if cut < 0:
                 break
             segment = bytes(buf[: cut + 1]).lstrip().removeprefix(b",")
+            if deeper_than(segment, MAX_DEPTH - 1):
+                raise BadBody(f"a row near row {self.count} nests deeper than {MAX_DEPTH} levels")
             try:
                 items = self._raw_list.decode(b"[" + segment + b"]")
             except msgspec.DecodeError:
@@ -235,6 +238,8 @@ class ArraySplitter:
             return []
         if not rest.endswith(b"]"):
             raise BadBody("the JSON array is not closed (truncated body?)")
+        if deeper_than(rest, MAX_DEPTH - 1):
+            raise BadBody(f"a row near row {self.count} nests deeper than {MAX_DEPTH} levels")
         try:
             items = self._raw_list.decode(b"[" + rest)
         except msgspec.DecodeError as err:

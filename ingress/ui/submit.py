@@ -16,6 +16,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from contracts import BY_TYPE, InvalidCommand, decode
+from contracts.nesting import MAX_DEPTH, deeper_than
 from contracts.schema import command_schema
 from ingress.errors import ApiError
 from ingress.routes.commands import accept
@@ -55,6 +56,8 @@ def _prefill(chosen: str | None, raw: str | None) -> tuple[str, str, str | None]
         ignored = "The command in the link was ignored:"
         if len(raw) > PREFILL_LIMIT:
             notices.append(f"{ignored} it is longer than {PREFILL_LIMIT} characters.")
+        elif deeper_than(raw):
+            notices.append(f"{ignored} it nests deeper than {MAX_DEPTH} levels.")
         else:
             try:
                 parsed = msgspec.json.decode(raw)

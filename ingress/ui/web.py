@@ -17,6 +17,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
+from contracts.nesting import MAX_DEPTH, deeper_than
 from ingress.state import State
 from ingress.ui.session import COOKIE, LOGIN_CSRF_COOKIE, Session, Signer, revoked_key
 
@@ -73,6 +74,8 @@ class FieldError(Exception):
 def command_fields(text: str, type_: str, at: str) -> dict[str, Any]:
     """A command's fields typed as a JSON object (the chosen ``type_`` is added by the caller);
     ``at`` is where the command sits in what the page submits (``$``, ``$.command``)."""
+    if deeper_than(text):
+        raise FieldError(400, at, f"JSON nested deeper than {MAX_DEPTH} levels")
     try:
         fields = msgspec.json.decode(text or "{}")
     except msgspec.DecodeError as err:
