@@ -22,7 +22,7 @@ from dramatiq.brokers.redis import RedisBroker
 from bus.broker_adapter import enqueue_many
 from contracts import build_message, system
 from devservers import free_port
-from tests.drill_report import record
+from tests.drill_report import record as record_drill
 from tests.support import auth, job_row, start_ticker, start_web, start_worker, wait_for, wait_status
 
 #: the drill's own bounds, from the issue: a poisoned batch's good jobs end within 30 s, a killed
@@ -157,7 +157,7 @@ def test_poison_messages_never_stop_the_good_ones_of_their_batch(bus: tuple[dict
             for message in good:
                 row = job_row(db, message["message_id"])
                 assert row is not None and row["status"] == "succeeded" and row["attempts"] == 1
-            record(
+            record_drill(
                 "poison messages among good ones (Redis)",
                 accepted=len(good), succeeded=len(good), lost=0, duplicated=0, stuck=0, recover_s=good_s,
                 rejected=len(poison), invalid_dead=1, dead_letters=first["dead letters"],
@@ -219,7 +219,7 @@ def test_a_killed_workers_jobs_run_again_ahead_of_a_backlog(bus: tuple[dict[str,
             "duplicated": sum(r["attempts"] > expected.get(i, 1) for i, r in rows.items()),
             "stuck": sum(r["status"] in ("queued", "running", "failed") for r in rows.values()),
         }
-        record(
+        record_drill(
             f"worker SIGKILLed with a backlog of {BACKLOG} (Redis)",
             **counts, recover_s=recovered_s, detected_after_s=round(detected_at - killed_at, 1),
             heartbeat_s=heartbeat_s, still_queued=queued_then,
