@@ -40,8 +40,6 @@ def test_imports_point_one_way(package: str) -> None:
     files = sorted((ROOT / package).rglob("*.py"))
     assert files, f"{package}/ has no modules"
     wrong = {
-        str(f.relative_to(ROOT)): sorted(bad)
-        for f in files
-        if (bad := imported(f) - ALLOWED[package] - {package})
+        str(f.relative_to(ROOT)): sorted(bad) for f in files if (bad := imported(f) - ALLOWED[package] - {package})
     }
     assert not wrong, f"{package}/ imports what it must not: {wrong}"

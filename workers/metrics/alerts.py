@@ -16,7 +16,7 @@ import uuid
 from typing import Any
 
 from bus import db
-from bus.errors import PermanentError
+from bus.errors import PermanentError, permanent_status
 from bus.schedule_store import SQL as SCHEDULES
 from contracts import metrics as metric_commands
 from workers.metrics.compute import headline
@@ -96,9 +96,9 @@ def post(url: str, payload: dict[str, Any], timeout: float = 10.0) -> None:
         with urllib.request.urlopen(request, timeout=timeout) as response:
             response.read()
     except urllib.error.HTTPError as err:
-        if err.code == 429 or err.code >= 500:
-            raise DeliveryFailed(f"webhook answered {err.code}") from None
-        raise PermanentError(f"webhook answered {err.code}; not retried") from None
+        if permanent_status(err.code):
+            raise PermanentError(f"webhook answered {err.code}; not retried") from None
+        raise DeliveryFailed(f"webhook answered {err.code}") from None
     except (urllib.error.URLError, TimeoutError, ConnectionError) as err:
         raise DeliveryFailed(f"webhook unreachable: {type(err).__name__}") from None
 
