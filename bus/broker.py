@@ -36,7 +36,9 @@ class Retries(retries.Retries):
     def gives_up(self, broker: dramatiq.Broker, message: dramatiq.Message, exception: BaseException) -> bool:
         """Whether ``after_process_message`` will dead-letter this failure instead of retrying it:
         the same test as Dramatiq's (``throws``, then the ``retries`` count against ``max_retries``)
-        after ``permanent``."""
+        after ``permanent``. A store outage is never given up on."""
+        if isinstance(exception, StoreUnavailable):
+            return False
         if permanent(exception):
             return True
         actor = broker.get_actor(message.actor_name)

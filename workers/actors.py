@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 import dramatiq
 from dramatiq.middleware import CurrentMessage
 
-from bus.errors import PermanentError
+from bus.errors import PermanentError, StoreUnavailable
 from bus.jobstore import JobStore, shared
 from contracts import CommandBase, InvalidCommand, convert, route, type_of
 from workers.lifecycle import deliver
@@ -87,6 +87,9 @@ def handles(command_cls: type[C], **options: Any) -> Callable[[Callable[[C, JobC
 
         run.__name__ = run.__qualname__ = tag.replace(".", "_")
         run.__doc__ = handler.__doc__
-        return dramatiq.actor(run, actor_name=tag, queue_name=queue, throws=(PermanentError,), **options)
+        # both "expected": Dramatiq logs them in a line, without a traceback (a store outage would
+        # otherwise print one per message); Retries handles each its own way (bus/broker.py)
+        throws = (PermanentError, StoreUnavailable)
+        return dramatiq.actor(run, actor_name=tag, queue_name=queue, throws=throws, **options)
 
     return register

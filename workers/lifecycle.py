@@ -23,9 +23,11 @@ Here the actor wrapper (workers/actors.py) calls ``deliver``, which
    ``outcome``): its next delivery records it without running the handler again, then does what
    the outcome calls for (schedules a failed attempt's retry, dead-letters a dead job's message).
 
-So a message is acknowledged once its outcome is durable, or once a copy of the message that
-carries the outcome is in the broker. If that copy is lost too (a broker restarted empty), the job
-stays ``running`` only until its lease runs out: then the reconciler runs it again.
+So a message is acknowledged once its outcome is durable, or once Retries has handed the broker a
+copy of the message that carries the outcome. If that copy is lost too (the broker is down as
+well, or restarts empty), the job stays ``running`` only until its lease runs out: then the
+reconciler runs it again. The same happens when Postgres stays away longer than LEASE_S: the job
+may then run again before the late outcome arrives, which is dropped (a job still succeeds once).
 """
 
 from __future__ import annotations
@@ -132,7 +134,15 @@ def _record(store: JobStore, message: dramatiq.Message, outcome: Outcome) -> Job
     except Exception as err:
         if unavailable(err):
             message.options[PENDING_OUTCOME] = msgspec.to_builtins(outcome)
-            raise StoreUnavailable(f"job store unavailable: {err.__class__.__name__}; the outcome is kept") from None
+            log.warning(
+                "job %s: attempt %d ended %s, not recorded (job store unavailable: %s); the outcome is kept "
+                "with the message, which comes back",
+                message.message_id,
+                outcome.attempt,
+                outcome.status,
+                err.__class__.__name__,
+            )
+            raise StoreUnavailable(f"job store unavailable: {err.__class__.__name__}") from None
         if outcome.status != JobStatus.SUCCEEDED:
             raise
         # Postgres refused the result itself (e.g. text jsonb cannot hold): it will refuse it every
