@@ -13,7 +13,7 @@ import functools
 import uuid
 import weakref
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import dramatiq
 import msgspec
@@ -209,3 +209,60 @@ def add_to_redis_queue(pipe: Any, namespace: str, message: dramatiq.Message) -> 
     body = message.copy(options={"redis_message_id": redis_id}).encode()
     pipe.hset(f"{namespace}:{message.queue_name}.msgs", redis_id, body)
     pipe.rpush(f"{namespace}:{message.queue_name}", redis_id)
+
+
+# -- what the broker still holds, for the reconciler (workers/reconciler.py) --------------------
+
+
+class Held(NamedTuple):
+    """The job ids (message ids) a Redis broker holds messages for, on one queue."""
+
+    #: waiting, delayed (a retry, a continuation) or being worked on: ``<q>.msgs`` and ``<q>.DQ.msgs``
+    #: keep a message until it is acknowledged
+    live: set[str]
+    #: dead-lettered: ``<q>.XQ.msgs``
+    dead: set[str]
+
+
+class _Envelope(msgspec.Struct):
+    message_id: str
+
+
+_envelope = msgspec.json.Decoder(_Envelope)
+
+
+def held_counts(broker: dramatiq.Broker, queues: tuple[str, ...]) -> dict[str, int] | None:
+    """queue -> how many messages the broker holds for it, waiting, delayed or in flight (not
+    dead-lettered). None on RabbitMQ, which cannot be looked into without consuming."""
+    if not is_redis(broker):
+        return None
+    ns = broker.namespace  # type: ignore[attr-defined]
+    with broker.client.pipeline(transaction=False) as pipe:  # type: ignore[attr-defined]
+        for q in queues:
+            pipe.hlen(f"{ns}:{q}.msgs")
+            pipe.hlen(f"{ns}:{dq_name(q)}.msgs")
+        counts = pipe.execute()
+    return {q: counts[2 * i] + counts[2 * i + 1] for i, q in enumerate(queues)}
+
+
+def held_messages(broker: dramatiq.Broker, queue: str, *, chunk: int = 1000) -> Held | None:
+    """The job ids the Redis broker holds messages for on ``queue`` (read with HSCAN, ``chunk``
+    entries per round trip, so Redis is never blocked by one large read). None on RabbitMQ."""
+    if not is_redis(broker):
+        return None
+    ns = broker.namespace  # type: ignore[attr-defined]
+    client = broker.client  # type: ignore[attr-defined]
+
+    def ids(key: str) -> set[str]:
+        found = set()
+        for _, body in client.hscan_iter(key, count=chunk):
+            try:
+                found.add(_envelope.decode(body).message_id)
+            except msgspec.DecodeError:
+                continue  # not a message of ours (a poison message): it names no job
+        return found
+
+    return Held(
+        live=ids(f"{ns}:{queue}.msgs") | ids(f"{ns}:{dq_name(queue)}.msgs"),
+        dead=ids(f"{ns}:{xq_name(queue)}.msgs"),
+    )

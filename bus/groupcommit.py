@@ -5,7 +5,7 @@ Every worker thread would otherwise make its own round trip and its own commit (
 a finish, its own wait for the disk) per job. Here a thread hands its transition to one
 writer thread and waits for it: the writer takes what has arrived, writes each kind in
 one statement and one commit, and wakes the waiters. A finish is durable before its
-waiter returns, so the message is acknowledged only after the commit, as before.
+waiter returns; a failed batch fails each of its waiters, as if it had written alone.
 """
 
 from __future__ import annotations
@@ -15,15 +15,24 @@ import queue
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
-from typing import Any
+from typing import Any, NamedTuple
 
-from bus import db
+from bus import db, settings
 from bus.queries import load
 
 log = logging.getLogger(__name__)
 SQL = load("jobs")
 #: the most transitions of one kind in one statement
 MAX_BATCH = 256
+
+
+class Started(NamedTuple):
+    """What a start recorded: the attempt this delivery runs, or None when it must not run the job."""
+
+    attempt: int | None
+    #: the job's status: ``running`` once started here, else what kept it from starting (a job
+    #: over, or ``running`` under another attempt)
+    status: str
 
 
 class _Item:
@@ -54,8 +63,8 @@ class GroupCommit:
         self._queue.put(item)
         return item.future.result()
 
-    def start(self, params: dict[str, Any]) -> int | None:
-        """The attempt number, or None when the job is already over."""
+    def start(self, params: dict[str, Any]) -> Started:
+        """The attempt this delivery runs, or why it runs none (the job's status)."""
         return self._submit("start", params)
 
     def finish(self, params: dict[str, Any]) -> Any:
@@ -122,17 +131,28 @@ def row_columns(rows: list[dict[str, Any]], *, hashes: bool = False) -> dict[str
     return columns
 
 
-def _start_many(params: list[dict[str, Any]]) -> dict[str, int]:
-    columns = row_columns(params)
+def _start_many(params: list[dict[str, Any]]) -> dict[str, Started]:
+    columns: dict[str, Any] = row_columns(params)
+    columns["continues"] = [p["continues"] for p in params]
+    columns["lease_s"] = settings.get().lease_s
     # a start need not wait for the disk: a lost one leaves the previous state, which the
     # redelivered message corrects
     with db.statements(durable=False).connection() as conn:
-        return {r["id"]: r["attempts"] for r in conn.execute(SQL["start_many"], columns).fetchall()}
+        started = {
+            r["id"]: Started(r["attempts"], "running") for r in conn.execute(SQL["start_many"], columns).fetchall()
+        }
+        refused = [p["id"] for p in params if p["id"] not in started]
+        if refused:  # rare (redeliveries, duplicates): say why, for the log and the caller
+            found = {r["id"]: r["status"] for r in conn.execute(SQL["statuses"], {"ids": refused}).fetchall()}
+            # no row: another process inserted it in the same instant and runs it
+            started.update({i: Started(None, found.get(i, "running")) for i in refused})
+    return started
 
 
 def _finish_many(params: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     columns = {
         "ids": [p["id"] for p in params],
+        "attempts": [p["attempt"] for p in params],
         "statuses": [p["status"] for p in params],
         "results": [p["result"] for p in params],
         "errors": [p["error"] for p in params],

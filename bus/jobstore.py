@@ -1,8 +1,9 @@
 """The job store: every job transition, written to Postgres, mirrored to Redis.
 
-Transitions are idempotent per message id because delivery is at-least-once:
-``start`` of a finished job returns None (the caller skips the message) and
-``finish`` only moves a job out of ``running``.
+Transitions are keyed by job id and attempt because delivery is at least once: ``start``
+of a job that is over, or running under another attempt, starts nothing (the caller skips
+the message); ``finish`` and ``progress`` only apply to the attempt that runs, so a late
+write of an attempt that was superseded never overwrites a newer one.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from psycopg import sql
 from psycopg.types.json import Jsonb, set_json_dumps, set_json_loads
 
 from bus import db, settings, throughput
-from bus.groupcommit import GroupCommit
+from bus.groupcommit import GroupCommit, Started
 from bus.queries import load
 from bus.redis_client import sync_client
 from contracts import BY_TYPE, ROUTES, Job, JobError, JobStatus, Progress
@@ -172,6 +173,7 @@ class JobStore:
     def __init__(self, redis_client: redis.Redis | None = None) -> None:
         self.redis = redis_client or sync_client()
         self.ttl = settings.get().status_ttl_s
+        self.lease_s = settings.get().lease_s
         self.namespace = settings.get().broker_namespace
         self.group = GroupCommit(on_finished=self._finished)
 
@@ -181,23 +183,42 @@ class JobStore:
         with db.statements(durable=durable).connection() as conn:
             return conn.execute(SQL[name], params).fetchone()
 
-    def start(self, *, job_id: str, type: str, queue: str, command: Any, options: dict[str, Any]) -> int | None:
-        """Record a delivery as running: the attempt number, or None when the job is already over."""
+    def start(
+        self,
+        *,
+        job_id: str,
+        type: str,
+        queue: str,
+        command: Any,
+        options: dict[str, Any],
+        continues: int | None = None,
+    ) -> Started:
+        """Record a delivery as running, with a fresh lease: the attempt it runs, or None and the
+        status that keeps it from running. ``continues``: the attempt a continuation's message
+        continues (only that attempt's running job can be taken over)."""
         params = row_params(job_id=job_id, type=type, queue=queue, command=command, options=options, hashed=False)
+        params["continues"] = continues
         return self.group.start(params)
 
     def finish(
-        self, job_id: str, status: JobStatus, *, result: Any = None, error: JobError | None = None
+        self, job_id: str, status: JobStatus, *, attempt: int, result: Any = None, error: JobError | None = None
     ) -> Job | None:
+        """End ``attempt`` of a running job; None when that attempt no longer runs (it ended
+        already, or was superseded). Durable (fsync'd) before it returns."""
         job = self.group.finish(
             {
                 "id": job_id,
+                "attempt": attempt,
                 "status": str(status),
                 "result": None if result is None else Jsonb(result),
                 "error": None if error is None else Jsonb(error),
             }
         )
         return job
+
+    def mirror_finished(self, rows: list[dict[str, Any]]) -> dict[str, Job]:
+        """Jobs that ended outside a worker's finish (the reconciler's): mirrored and counted the same way."""
+        return self._finished(rows)
 
     def _finished(self, rows: list[dict[str, Any]]) -> dict[str, Job]:
         """The finished batch as jobs, mirrored in one Redis round trip (best effort: Postgres
@@ -215,13 +236,33 @@ class JobStore:
             log.warning("status mirror unavailable for %d jobs: %s", len(rows), err.__class__.__name__)
         return jobs
 
-    def progress(self, job_id: str, percent: float, message: str | None = None) -> bool:
-        """Record a running job's progress; True when its cancel has been requested (the same
-        statement says so, so a job learns it at no extra cost)."""
+    def progress(self, job_id: str, attempt: int, percent: float, message: str | None = None) -> bool:
+        """Record a running attempt's progress; True when the job's cancel has been requested (the
+        same statement says so, so a job learns it at no extra cost). Best effort: a progress write
+        lost to a Postgres outage must not fail the job."""
         # a running job is read from Postgres, never from the mirror: nothing to mirror here
         value = Progress(percent=max(0.0, min(100.0, float(percent))), message=message)
-        row = self._one("progress", {"id": job_id, "progress": Jsonb(value)}, durable=False)
+        params = {"id": job_id, "attempt": attempt, "progress": Jsonb(value), "lease_s": self.lease_s}
+        try:
+            row = self._one("progress", params, durable=False)
+        except Exception as err:
+            if not unavailable(err):
+                raise
+            log.warning("progress of job %s not recorded: %s", job_id, err.__class__.__name__)
+            return False
         return row is not None and row["cancel_requested_at"] is not None
+
+    def renew_leases(self, held: list[tuple[str, int]]) -> None:
+        """Renew the leases of these (job id, attempt) pairs, in one statement."""
+        if held:
+            params = {"ids": [j for j, _ in held], "attempts": [a for _, a in held], "lease_s": self.lease_s}
+            with db.statements(durable=False).connection() as conn:
+                conn.execute(SQL["renew_leases"], params)
+
+    def continue_later(self, job_id: str, attempt: int, delay_ms: int) -> bool:
+        """Hold a running job over a continuation's delay; False when ``attempt`` no longer runs it."""
+        params = {"id": job_id, "attempt": attempt, "delay_s": delay_ms / 1000, "lease_s": self.lease_s}
+        return self._one("continue_later", params) is not None
 
     def get(self, job_id: str) -> Job | None:
         row = self._one("get", {"id": job_id})

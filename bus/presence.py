@@ -6,7 +6,8 @@ entry fresh:
 
 - ``switchyard:<ns>:worker:<host>:<pid>``: the process as JSON (role, pool, queues, threads,
   start time, the jobs it is running), rewritten every ``BEAT_S`` seconds and soon after a job
-  starts or ends, with a ``KEEP_S`` expiry: a process killed outright drops out by itself.
+  starts or ends, with a ``KEEP_S`` expiry: a process killed outright drops out by itself. The
+  reconciler (workers/reconciler.py) never re-drives a job a live process lists.
 - ``switchyard:<ns>:workers``: a sorted set of those ids by last beat, so a reader finds them
   without scanning the keyspace.
 
@@ -109,6 +110,9 @@ class Beacon:
         self.namespace = namespace or settings.get().broker_namespace
         self._client = client
         self._running: dict[str, Running] = {}
+        #: deliveries of each listed job in this process: a duplicate message handled here while the
+        #: job runs must not unlist it when the duplicate is done
+        self._deliveries: dict[str, int] = {}
         self._state = "running"
         self._lock = threading.Lock()
         self._changed = threading.Event()
@@ -132,11 +136,16 @@ class Beacon:
 
     def begin(self, job_id: str, type: str) -> None:
         with self._lock:
-            self._running[job_id] = Running(job_id, type, time.time())
+            self._deliveries[job_id] = self._deliveries.get(job_id, 0) + 1
+            self._running.setdefault(job_id, Running(job_id, type, time.time()))
         self._changed.set()
 
     def end(self, job_id: str) -> None:
         with self._lock:
+            left = self._deliveries.pop(job_id, 0) - 1
+            if left > 0:
+                self._deliveries[job_id] = left
+                return
             gone = self._running.pop(job_id, None)
         if gone is not None:
             self._changed.set()
@@ -261,6 +270,23 @@ class Presence(Middleware):
         if self.beacon is not None:
             self.beacon.stop()
             self.beacon = None
+
+
+def listed_jobs(client: redis.Redis, namespace: str) -> set[str]:
+    """The ids of the jobs that live processes list as running (the reconciler leaves them alone).
+    Raises on a Redis error: without this answer no running job can be judged lost."""
+    names = [i.decode() if isinstance(i, bytes) else str(i) for i in client.zrange(members_key(namespace), 0, -1)]
+    if not names:
+        return set()
+    listed: set[str] = set()
+    for raw in client.mget([member_key(namespace, name) for name in names]):
+        if raw is None:
+            continue  # expired: that process is gone
+        try:
+            listed.update(job.id for job in _decoder.decode(raw).jobs)
+        except msgspec.DecodeError:
+            log.warning("a presence entry is not readable")
+    return listed
 
 
 async def alive(client: aioredis.Redis, namespace: str) -> list[Member]:

@@ -49,6 +49,15 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     sweep_interval_s: Annotated[float, msgspec.Meta(gt=0)] = 2.0
     #: a queued job not handed to the broker after this many seconds is re-enqueued
     enqueue_grace_s: Annotated[float, msgspec.Meta(gt=0)] = 5.0
+    #: seconds a running attempt holds its job; its worker renews the lease every third of it. A job
+    #: whose lease ran out and that no live worker lists is run again by the reconciler
+    lease_s: Annotated[float, msgspec.Meta(ge=1, le=3600)] = 15.0
+    #: Redis broker: a queued job whose message the broker no longer holds (a Redis restarted
+    #: empty) is sent again once it was sent this many seconds ago
+    redrive_after_s: Annotated[float, msgspec.Meta(gt=0)] = 10.0
+    #: RabbitMQ (which cannot be looked into): a queued job not started this many seconds after its
+    #: message was sent is sent again (a duplicate is harmless, a lost message is not)
+    redrive_rabbitmq_after_s: Annotated[float, msgspec.Meta(gt=0)] = 1800.0
     #: how often the ticker looks for due schedules
     tick_interval_s: Annotated[float, msgspec.Meta(gt=0, le=60)] = 0.5
     #: a slot later than this is a misfire (handled by the schedule's policy); earlier ones always fire

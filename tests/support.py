@@ -43,6 +43,8 @@ class Proc:
         self.log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
         self.log.write(f"\n=== {time.strftime('%H:%M:%S')} start {' '.join(args)}\n".encode())
         self.log.flush()
+        #: where this run's output begins (the file keeps earlier runs' for reading after a failure)
+        self._offset = self.log.tell()
         self.popen = subprocess.Popen(
             args, cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True
         )
@@ -55,7 +57,10 @@ class Proc:
         return self.popen.poll() is None
 
     def output(self) -> str:
-        return self.log_path.read_text(errors="replace")
+        """What this process has written so far (not earlier runs under the same name)."""
+        with open(self.log_path, "rb") as log:
+            log.seek(self._offset)
+            return log.read().decode(errors="replace")
 
     def kill(self, sig: int = signal.SIGKILL) -> None:
         """Signal the whole process group (Dramatiq forks worker processes)."""

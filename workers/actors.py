@@ -11,18 +11,17 @@ the routing table), so a message built by any producer reaches it.
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 import dramatiq
-import msgspec
 from dramatiq.middleware import CurrentMessage
 
-from bus.errors import Continue, JobCancelled, PermanentError
+from bus.errors import JobCancelled, PermanentError, StoreUnavailable
 from bus.jobstore import JobStore, shared
 from contracts import CommandBase, InvalidCommand, convert, route, type_of
+from workers.lifecycle import deliver
 
 C = TypeVar("C", bound=CommandBase)
 
@@ -55,30 +54,8 @@ class JobContext:
         if self._store is None or now - self._last_progress < self.MIN_PROGRESS_INTERVAL_S:
             return
         self._last_progress = now
-        if self._store.progress(self.id, percent, message):
+        if self._store.progress(self.id, self.attempt, percent, message):
             raise JobCancelled(f"job {self.id}: cancel requested")
-
-
-# The handler's result travels to the lifecycle middleware through the worker
-# thread, not as the actor's return value (which Dramatiq would only keep with
-# its own results backend, and warn about otherwise).
-_outcome = threading.local()
-
-
-#: what a handler that raised ``Continue`` leaves as its result: the lifecycle keeps the job running
-CONTINUED = object()
-
-
-def started(job_id: str, attempts: int) -> None:
-    """Called by the lifecycle middleware once the job is recorded as running."""
-    _outcome.attempt = (job_id, attempts)
-
-
-def take_result(job_id: str) -> Any:
-    """The result the handler of ``job_id`` returned on this thread (once)."""
-    stored = getattr(_outcome, "value", None)
-    _outcome.value = None
-    return stored[1] if stored and stored[0] == job_id else None
 
 
 def handles(command_cls: type[C], **options: Any) -> Callable[[Callable[[C, JobContext], Any]], dramatiq.Actor]:
@@ -86,7 +63,7 @@ def handles(command_cls: type[C], **options: Any) -> Callable[[Callable[[C, JobC
     queue = route(command_cls).queue
 
     def register(handler: Callable[[C, JobContext], Any]) -> dramatiq.Actor:
-        def run(*args: Any, **kwargs: Any) -> Any:
+        def command_of(args: tuple[Any, ...], kwargs: dict[str, Any]) -> C:
             if len(args) != 1 or kwargs:
                 raise PermanentError("a message carries exactly one argument, the command: args=[command], kwargs={}")
             try:
@@ -95,27 +72,28 @@ def handles(command_cls: type[C], **options: Any) -> Callable[[Callable[[C, JobC
                 raise PermanentError(f"invalid command: {err.message} at {err.path}") from None
             if not isinstance(command, command_cls):
                 raise PermanentError(f"actor {tag!r} got a command of type {type_of(command)!r}")
+            return command
+
+        def run(*args: Any, **kwargs: Any) -> Any:
             message = CurrentMessage.get_current_message()
-            job_id = message.message_id if message else ""
-            recorded = getattr(_outcome, "attempt", None)
-            # attempts across every delivery, manual retries included, as the job store counts them
-            attempt = recorded[1] if recorded and recorded[0] == job_id else 1
-            job = JobContext(job_id, attempt, shared() if message else None, message.options if message else None)
-            try:
-                result = handler(command, job)
-            except Continue as later:
-                if message is None:
-                    raise
-                # the same message (same id, same command) comes back after the delay
-                dramatiq.get_broker().enqueue(message.copy(), delay=later.delay_ms)
-                _outcome.value = (job.id, CONTINUED)
-                return
-            _outcome.value = (job.id, msgspec.to_builtins(result))
+            if message is None:  # called directly (a test, a shell): no job to record
+                return handler(command_of(args, kwargs), JobContext("", 1, None))
+            # the job lifecycle (workers/lifecycle.py) records the start, hands the attempt to the
+            # handler's context, and records the outcome before Dramatiq acknowledges the message;
+            # the command is checked once the job is recorded, so a malformed message ends dead
+            deliver(
+                message,
+                lambda attempt: handler(
+                    command_of(args, kwargs), JobContext(message.message_id, attempt, shared(), message.options)
+                ),
+            )
 
         run.__name__ = run.__qualname__ = tag.replace(".", "_")
         run.__doc__ = handler.__doc__
-        # throws: neither is an unexpected failure to log with its trace (and neither is retried)
-        throws = (PermanentError, JobCancelled)
+        # all "expected": Dramatiq logs them in a line, without a traceback (a store outage would
+        # otherwise print one per message); Retries handles each its own way (bus/broker.py), and
+        # neither a permanent error nor a cancel is retried
+        throws = (PermanentError, StoreUnavailable, JobCancelled)
         return dramatiq.actor(run, actor_name=tag, queue_name=queue, throws=throws, **options)
 
     return register

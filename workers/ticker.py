@@ -3,9 +3,10 @@
 - Every tick it emits the commands of due schedules (workers/emitter.py).
 - Every sweep interval it requeues the messages of Redis workers that died
   mid-job, at the head of their queues (bus/broker_adapter.requeue_orphans, instead of
-  Dramatiq's random maintenance pass, which the workers leave off), and enqueues accepted
-  jobs the broker never received (workers/sweeper.py); every few minutes it deletes the jobs
-  past their retention (workers/job_retention.py).
+  Dramatiq's random maintenance pass, which the workers leave off), enqueues accepted jobs
+  the broker never received (workers/sweeper.py), and re-drives from the jobs table what the
+  broker or a worker lost (workers/reconciler.py); every few minutes it deletes the jobs past
+  their retention (workers/job_retention.py).
 - It lists itself with the worker processes (bus/presence.py, role ``ticker``), so the
   dashboard shows whether anything is firing the schedules.
 
@@ -22,13 +23,16 @@ import threading
 import time
 
 import dramatiq
+import redis
 
 from bus import broker as broker_setup
 from bus import settings
 from bus.broker_adapter import requeue_orphans
 from bus.jobstore import unavailable
 from bus.presence import Beacon
+from bus.redis_client import sync_client
 from contracts import QUEUES
+from workers import reconciler
 from workers.emitter import BATCH, emit_due, seconds_until_due
 from workers.job_retention import JobRetention
 from workers.sweeper import sweep
@@ -62,26 +66,35 @@ def housekeeping(bus: dramatiq.Broker, s: settings.Settings) -> None:
         pass  # a backlog is drained in batches without waiting
 
 
+def reconcile(bus: dramatiq.Broker, presence: redis.Redis, s: settings.Settings) -> None:
+    # two steps, each skipped alone: lost attempts need Redis (presence), lost messages do not on RabbitMQ
+    _guarded("reconcile running jobs", lambda: reconciler.reclaim_lost_attempts(bus, presence, s))
+    _guarded("reconcile waiting jobs", lambda: reconciler.redrive_lost_messages(bus, s))
+
+
 def run(stop: threading.Event) -> None:
     s = settings.get()
     settings.require_database()
     bus = broker_setup.build()
     log.info("ticker started: tick %.2f s, sweep %.1f s", s.tick_interval_s, s.sweep_interval_s)
     beacon = Beacon("ticker").start()
+    presence = sync_client()
     try:
-        _loop(bus, s, stop)
+        _loop(bus, presence, s, stop)
     finally:
         beacon.stop()
+        presence.close()
         bus.close()
 
 
-def _loop(bus: dramatiq.Broker, s: settings.Settings, stop: threading.Event) -> None:
+def _loop(bus: dramatiq.Broker, presence: redis.Redis, s: settings.Settings, stop: threading.Event) -> None:
     next_sweep = 0.0
     retention = JobRetention(s.job_retention_days)
     while not stop.is_set():
         _guarded("tick", lambda: tick(bus, s))
         if time.monotonic() >= next_sweep:
             _guarded("sweep", lambda: housekeeping(bus, s))
+            reconcile(bus, presence, s)
             _guarded("job retention", retention.run)  # a pass every few minutes at most
             next_sweep = time.monotonic() + s.sweep_interval_s
         wait = s.tick_interval_s

@@ -1,5 +1,6 @@
-"""The broker of a worker process: the shared one (bus/broker.py) plus the middleware that
-records every job transition and lists the process on the dashboard."""
+"""The broker of a worker process: the shared one (bus/broker.py) plus the middleware that lists
+the process and its running jobs (the dashboard, the reconciler). Job transitions are recorded by
+the actor wrapper itself (workers/lifecycle.py), not by middleware."""
 
 from __future__ import annotations
 
@@ -8,7 +9,6 @@ import dramatiq
 from bus import settings
 from bus.broker import build
 from bus.presence import Presence
-from workers.lifecycle import JobLifecycle
 
 _broker: dramatiq.Broker | None = None
 
@@ -18,8 +18,6 @@ def setup() -> dramatiq.Broker:
     global _broker
     if _broker is None:
         settings.require_database()
-
-        # Presence after JobLifecycle: a message it skips (already over, a stale tick) is never listed as running
-        _broker = build(middleware=[JobLifecycle(), Presence()])
+        _broker = build(middleware=[Presence()])
         dramatiq.set_broker(_broker)
     return _broker

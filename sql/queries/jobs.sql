@@ -22,16 +22,33 @@ RETURNING *;
 -- name: get_many
 SELECT * FROM jobs WHERE id = ANY(%(ids)s);
 
+-- name: statuses
+SELECT id, status FROM jobs WHERE id = ANY(%(ids)s);
+
 -- name: mark_enqueued
 -- clock_timestamp(): the moment of marking, not the start of the transaction
 UPDATE jobs SET enqueued_at = clock_timestamp()
 WHERE id = ANY(%(ids)s) AND enqueued_at IS NULL;
 
 -- name: progress
--- Returns whether the job's cancel was requested: the running job learns it with no read of its own.
-UPDATE jobs SET progress = %(progress)s, updated_at = now()
- WHERE id = %(id)s AND status = 'running'
+-- Only the attempt that runs writes its progress, and each write renews its lease. Returns whether
+-- the job's cancel was requested: the running job learns it with no read of its own.
+UPDATE jobs SET progress = %(progress)s, updated_at = now(), lease_until = now() + make_interval(secs => %(lease_s)s)
+ WHERE id = %(id)s AND attempts = %(attempt)s AND status = 'running'
 RETURNING cancel_requested_at;
+
+-- name: renew_leases
+-- A worker process's running attempts (workers/leases.py): each keeps its job a lease longer.
+UPDATE jobs SET lease_until = now() + make_interval(secs => %(lease_s)s)
+  FROM unnest(%(ids)s::text[], %(attempts)s::integer[]) AS t(id, attempt)
+ WHERE jobs.id = t.id AND jobs.attempts = t.attempt AND jobs.status = 'running';
+
+-- name: continue_later
+-- A handler raised Continue: the job stays running, held for the delay and a lease more, so the
+-- reconciler leaves it alone while its message waits in the broker's delay queue.
+UPDATE jobs SET lease_until = now() + make_interval(secs => %(delay_s)s + %(lease_s)s), updated_at = now()
+ WHERE id = %(id)s AND attempts = %(attempt)s AND status = 'running'
+RETURNING id;
 
 -- name: cancel
 -- A queued job, or a failed one waiting for its retry, ends cancelled now: its message, when it
@@ -47,14 +64,14 @@ RETURNING *;
 
 -- name: retry
 UPDATE jobs SET status = 'queued', error = NULL, result = NULL, progress = NULL, finished_at = NULL,
-                enqueued_at = NULL, cancel_requested_at = NULL, updated_at = now()
+                enqueued_at = NULL, cancel_requested_at = NULL, reclaims = 0, updated_at = now()
  WHERE id = %(id)s AND status = 'dead'
 RETURNING *;
 
 -- name: retry_many
 -- `retry` for the dead jobs among these ids (a job that moved meanwhile is left alone).
 UPDATE jobs SET status = 'queued', error = NULL, result = NULL, progress = NULL, finished_at = NULL,
-                enqueued_at = NULL, cancel_requested_at = NULL, updated_at = now()
+                enqueued_at = NULL, cancel_requested_at = NULL, reclaims = 0, updated_at = now()
  WHERE id = ANY(%(ids)s) AND status = 'dead'
 RETURNING *;
 
@@ -91,29 +108,40 @@ RETURNING id;
 
 -- name: start_many
 -- A worker received these messages (a batch: one statement, one commit; ids must be distinct).
--- Creates the rows of messages published straight onto the bus. A job already over (a
--- redelivery, or cancelled) is not returned.
-INSERT INTO jobs (id, type, queue, status, attempts, command, options, idempotency_key, enqueued_at, started_at)
-SELECT id, type, queue, 'running', 1, command, options, idempotency_key, now(), now()
+-- Creates the rows of messages published straight onto the bus. Starts a job that waits
+-- (queued, or failed and retried); a job already over (a redelivery, or cancelled) or running
+-- (a duplicate message: its attempt still holds it) is not returned and must not run.
+-- The one exception is a continuation (bus.errors.Continue): its message names the attempt it
+-- continues (`continues`) and only that attempt's message can take the running job over. The
+-- proposed row carries that as attempts = continues + 1 (1 for any other message), so the
+-- condition reads it from EXCLUDED.
+INSERT INTO jobs (id, type, queue, status, attempts, command, options, idempotency_key, enqueued_at, started_at,
+                  lease_until)
+SELECT id, type, queue, 'running', coalesce(continues + 1, 1), command, options, idempotency_key, now(), now(),
+       now() + make_interval(secs => %(lease_s)s)
   FROM unnest(%(ids)s::text[], %(types)s::text[], %(queues)s::text[], %(commands)s::jsonb[],
-              %(options)s::jsonb[], %(keys)s::text[]) AS t(id, type, queue, command, options, idempotency_key)
+              %(options)s::jsonb[], %(keys)s::text[], %(continues)s::integer[])
+       AS t(id, type, queue, command, options, idempotency_key, continues)
 ON CONFLICT (id) DO UPDATE
-   SET status = 'running', attempts = jobs.attempts + 1, updated_at = now(),
+   SET status = 'running', attempts = jobs.attempts + 1, updated_at = now(), lease_until = EXCLUDED.lease_until,
        enqueued_at = coalesce(jobs.enqueued_at, now()), started_at = coalesce(jobs.started_at, now())
- WHERE jobs.status IN ('queued', 'running', 'failed')
+ WHERE jobs.status IN ('queued', 'failed')
+    OR (jobs.status = 'running' AND jobs.attempts = EXCLUDED.attempts - 1)
 RETURNING id, attempts;
 
 -- name: finish_many
--- The only transition out of running, for a batch (one statement, one commit; ids distinct). A
--- second delivery that finishes after the first finds the status changed and writes nothing:
--- a job succeeds once.
+-- The only transition out of running, for a batch (one statement, one commit; ids distinct). Keyed
+-- by job and attempt: a late finish of an attempt that was superseded (its lease ran out and the
+-- job ran again) writes nothing, and neither does a second finish of the same attempt: a job
+-- succeeds once.
 UPDATE jobs
-   SET status = t.status, result = t.result, error = t.error, updated_at = now(),
+   SET status = t.status, result = t.result, error = t.error, updated_at = now(), lease_until = NULL,
        finished_at = CASE WHEN t.status IN ('succeeded', 'dead', 'cancelled') THEN now() END,
        progress = CASE WHEN t.status = 'succeeded' THEN '{"percent": 100.0}'::jsonb ELSE jobs.progress END
-  FROM unnest(%(ids)s::text[], %(statuses)s::text[], %(results)s::jsonb[], %(errors)s::jsonb[])
-       AS t(id, status, result, error)
- WHERE jobs.id = t.id AND jobs.status = 'running'
+  FROM unnest(%(ids)s::text[], %(attempts)s::integer[], %(statuses)s::text[], %(results)s::jsonb[],
+              %(errors)s::jsonb[])
+       AS t(id, attempt, status, result, error)
+ WHERE jobs.id = t.id AND jobs.attempts = t.attempt AND jobs.status = 'running'
 RETURNING jobs.*;
 
 -- name: expired

@@ -42,7 +42,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from bus import settings
-from bus.errors import Continue, JobCancelled, PermanentError
+from bus.errors import Continue, JobCancelled, PermanentError, permanent_status
 from bus.jobstore import shared
 from contracts import JobError, JobStatus, forecast
 from workers.actors import JobContext
@@ -148,7 +148,7 @@ def _remote(doing: str, err: ClientError) -> Exception:
     """A 4xx that is not throttling will not get better: fail the job. Others are retried."""
     status = int(err.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 500))
     message = err.response.get("Error", {}).get("Message", str(err))
-    if 400 <= status < 500 and _code(err) not in ("ThrottlingException", "Throttling", "LimitExceededException"):
+    if permanent_status(status) and _code(err) not in ("ThrottlingException", "Throttling", "LimitExceededException"):
         return PermanentError(f"SageMaker refused {doing}: {_code(err)}: {message}")
     return err
 
@@ -187,8 +187,10 @@ def _step(algorithm: str, command: Any, job: JobContext) -> dict[str, Any] | Non
         _delete_serving(run)
         runs.set_phase(job.id, "cancelled")
         message = "cancelled at the user's request; the training job was stopped and no endpoint is left"
-        shared().finish(job.id, JobStatus.CANCELLED, error=JobError(type="Cancelled", message=message))
-        return None  # the job is over: the lifecycle's own finish finds it no longer running
+        shared().finish(
+            job.id, JobStatus.CANCELLED, attempt=job.attempt, error=JobError(type="Cancelled", message=message)
+        )
+        return None  # the job is over: the lifecycle's own finish finds that attempt no longer running
 
 
 def _check_cancel(job_id: str) -> None:

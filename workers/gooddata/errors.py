@@ -1,10 +1,11 @@
 """What a failed GoodData call means for the job.
 
 - 4xx (and the SDK's own refusals, e.g. a parent change): ``PermanentError`` carrying
-  GoodData's message; the job goes ``dead`` at once, nothing is retried.
+  GoodData's message; the job goes ``dead`` at once, nothing is retried. Which 4xx are
+  permanent is decided where every pool's is (``bus.errors.permanent_status``).
 - 429: ``dramatiq.Retry`` after the ``Retry-After`` the organisation asked for.
-- 5xx, timeouts, refused or dropped connections: ``GoodDataUnavailable``, retried with
-  the pool's exponential backoff.
+- 5xx, 408 and 425, timeouts, refused or dropped connections: ``GoodDataUnavailable``,
+  retried with the pool's exponential backoff.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import requests
 import urllib3
 from gooddata_api_client.exceptions import ApiException
 
-from bus.errors import PermanentError
+from bus.errors import PermanentError, permanent_status
 
 #: the SDK's export poll gives up with this ValueError: the export is slow, not wrong
 _EXPORT_TIMEOUT = "Server was not able to return response"
@@ -79,7 +80,7 @@ def remote(doing: str) -> Iterator[None]:
         message = f"{doing}: GoodData {gooddata_message(exc)}"
         if status == 429:
             raise dramatiq.Retry(message, delay=retry_after_ms(exc.headers)) from None
-        if 400 <= status < 500:
+        if permanent_status(status):
             raise PermanentError(message) from None
         raise GoodDataUnavailable(message) from None
     except (urllib3.exceptions.HTTPError, requests.RequestException, OSError) as exc:

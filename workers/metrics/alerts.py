@@ -13,7 +13,7 @@ import uuid
 from typing import Any
 
 from bus import db, outbound
-from bus.errors import PermanentError
+from bus.errors import PermanentError, permanent_status
 from bus.schedule_store import SQL as SCHEDULES
 from contracts import metrics as metric_commands
 from workers.metrics.compute import headline
@@ -94,12 +94,12 @@ def post(url: str, payload: dict[str, Any], timeout: float = 10.0) -> None:
         raise PermanentError(f"webhook refused: {err}; not retried") from None
     except outbound.Unreachable:
         raise DeliveryFailed("webhook unreachable") from None
-    if answer.status == 429 or answer.status >= 500:
-        raise DeliveryFailed(f"webhook answered {answer.status}")
     if 300 <= answer.status < 400:
         raise PermanentError(f"webhook answered {answer.status}: redirects are not followed; not retried")
     if answer.status >= 400:
-        raise PermanentError(f"webhook answered {answer.status}; not retried")
+        if permanent_status(answer.status):
+            raise PermanentError(f"webhook answered {answer.status}; not retried")
+        raise DeliveryFailed(f"webhook answered {answer.status}")
 
 
 def deliver(command: metric_commands.DeliverAlert, attempt: int) -> dict[str, Any]:
