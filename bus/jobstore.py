@@ -264,6 +264,18 @@ class JobStore:
         params = {"id": job_id, "attempt": attempt, "delay_s": delay_ms / 1000, "lease_s": self.lease_s}
         return self._one("continue_later", params) is not None
 
+    def running_attempt(self, job_id: str) -> int | None:
+        """The attempt a running job runs, or None when it does not run."""
+        row = self._one("running_attempt", {"id": job_id}, durable=False)
+        return None if row is None else int(row["attempts"])
+
+    def reclaim(self, job_id: str, attempt: int, *, max_losses: int, error: JobError) -> Job | None:
+        """Count ``attempt`` of a running job as lost: the job is queued again (or ``dead`` after
+        ``max_losses`` losses, with ``error``); None when that attempt no longer runs it."""
+        params = {"id": job_id, "attempt": attempt, "max_losses": max_losses, "error": Jsonb(error)}
+        row = self._one("reclaim_one", params)
+        return None if row is None else to_job(row)
+
     def get(self, job_id: str) -> Job | None:
         row = self._one("get", {"id": job_id})
         return None if row is None else to_job(row)

@@ -127,12 +127,18 @@ class Beacon:
             self._client = sync_client()
         self._thread = threading.Thread(target=self._run, name="presence", daemon=True)
         self._thread.start()
+        global _local
+        _local = self
         # a process that exits without the shutdown hooks (a Dramatiq worker told twice to stop exits at
         # once) still says goodbye. Not atexit: a Dramatiq worker process is a multiprocessing child and
         # ends with os._exit, which skips atexit; multiprocessing runs these finalizers first (and at
         # an ordinary interpreter exit too)
         self._farewell = multiprocessing.util.Finalize(None, self.stop, exitpriority=10)
         return self
+
+    def deliveries(self, job_id: str) -> int:
+        with self._lock:
+            return self._deliveries.get(job_id, 0)
 
     def begin(self, job_id: str, type: str) -> None:
         with self._lock:
@@ -272,9 +278,26 @@ class Presence(Middleware):
             self.beacon = None
 
 
-def listed_jobs(client: redis.Redis, namespace: str) -> set[str]:
-    """The ids of the jobs that live processes list as running (the reconciler leaves them alone).
-    Raises on a Redis error: without this answer no running job can be judged lost."""
+#: this process's beacon, once it has started one
+_local: Beacon | None = None
+
+
+def local_deliveries(job_id: str) -> int:
+    """How many deliveries of ``job_id`` this process is handling now (its threads)."""
+    return 0 if _local is None else _local.deliveries(job_id)
+
+
+def local_id() -> str | None:
+    return None if _local is None else _local.id
+
+
+def listed_jobs(
+    client: redis.Redis, namespace: str, *, fresh_s: float | None = None, exclude: str | None = None
+) -> set[str]:
+    """The ids of the jobs that live processes list as running (the reconciler leaves them alone);
+    ``fresh_s``: only processes heard from within that many seconds count as live; ``exclude``: a
+    process left out (the caller's own, which counts its deliveries itself). Raises on a
+    Redis error: without this answer no running job can be judged lost."""
     names = [i.decode() if isinstance(i, bytes) else str(i) for i in client.zrange(members_key(namespace), 0, -1)]
     if not names:
         return set()
@@ -283,9 +306,14 @@ def listed_jobs(client: redis.Redis, namespace: str) -> set[str]:
         if raw is None:
             continue  # expired: that process is gone
         try:
-            listed.update(job.id for job in _decoder.decode(raw).jobs)
+            member = _decoder.decode(raw)
         except msgspec.DecodeError:
             log.warning("a presence entry is not readable")
+            continue
+        if member.id == exclude:
+            continue
+        if fresh_s is None or member.seen_at >= time.time() - fresh_s:
+            listed.update(job.id for job in member.jobs)
     return listed
 
 

@@ -34,13 +34,14 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
 import dramatiq
 import msgspec
 
-from bus import settings
+from bus import presence, settings
 from bus.broker import PENDING_OUTCOME, retries_of
 from bus.errors import Continue, JobCancelled, PermanentError, StoreUnavailable, describe
 from bus.groupcommit import Started
@@ -75,6 +76,8 @@ def deliver(message: dramatiq.Message, work: Callable[[int], Any]) -> None:
         _land(store, message, msgspec.convert(pending, Outcome))
         return
     started = _start(store, message)
+    if started.attempt is None and started.status == JobStatus.RUNNING:
+        started = _take_over(store, message) or started
     if started.attempt is None:
         if started.status == JobStatus.RUNNING:
             log.info("skipping message %s: its job is running under another attempt", message.message_id)
@@ -112,7 +115,57 @@ def deliver(message: dramatiq.Message, work: Callable[[int], Any]) -> None:
         held.release(message.message_id, attempt)
 
 
-def _start(store: JobStore, message: dramatiq.Message) -> Started:
+def _take_over(store: JobStore, message: dramatiq.Message) -> Started | None:
+    """The message of a job running under an attempt no live worker holds: a new attempt, now.
+
+    The broker sends a message again when the worker that held it died (on Redis the ticker
+    requeues it at the head of its queue once the worker's heartbeat is HEARTBEAT_TIMEOUT_MS old;
+    on RabbitMQ when its connection drops). Waiting for the lease to run out would put the re-run
+    behind the reconciler, at the tail of the queue. So this delivery takes the job over once no
+    worker that beat within ``_live_window_s`` lists it (bus/presence.py), waiting for that a
+    little longer than the window; a holder still beating then is alive, and the message is
+    skipped (the reconciler covers a later death). A live attempt is never run twice, and the old
+    attempt's late writes are keyed by its number and change nothing."""
+    job_id = message.message_id
+    if presence.local_deliveries(job_id) > 1:
+        return None  # another thread of this process runs it
+    window_s = _live_window_s()
+    deadline = time.monotonic() + window_s + presence.BEAT_S
+    try:
+        while True:
+            holder = store.running_attempt(job_id)
+            if holder is None:
+                return None  # it ended meanwhile
+            listed = presence.listed_jobs(store.redis, store.namespace, fresh_s=window_s, exclude=presence.local_id())
+            if job_id not in listed:
+                break
+            if time.monotonic() > deadline:
+                return None
+            time.sleep(0.5)
+        s = settings.get()
+        error = JobError(
+            type="WorkerLost",
+            message=f"attempt {holder} was lost: no live worker runs it; lost more than MAX_RETRIES={s.max_retries}"
+            " times",
+        )
+        job = store.reclaim(job_id, holder, max_losses=s.max_retries, error=error)
+    except Exception as err:
+        if unavailable(err):
+            return None  # cannot tell: leave it to the reconciler
+        raise
+    if job is None or job.status != JobStatus.QUEUED:
+        return None  # another delivery took it over first, or it was lost too often (now dead)
+    log.info("job %s: attempt %d has no live worker; this delivery runs it again", job_id, holder)
+    return _start(store, message)
+
+
+def _live_window_s() -> float:
+    """How recently a worker must have beaten to count as alive: the broker's heartbeat timeout,
+    and at least three presence beats (one late beat is not a death)."""
+    return max(settings.get().heartbeat_timeout_ms / 1000, 3 * presence.BEAT_S)
+
+
+def _start(store: JobStore, message: dramatiq.Message, continues: int | None = None) -> Started:
     command: Any = message.args[0] if len(message.args) == 1 else {"args": list(message.args)}
     try:
         return store.start(
@@ -121,7 +174,7 @@ def _start(store: JobStore, message: dramatiq.Message) -> Started:
             queue=message.queue_name.removesuffix(".DQ"),
             command=command,
             options={k: v for k, v in message.options.items() if k in _KEPT_OPTIONS},
-            continues=message.options.get(CONTINUES),
+            continues=message.options.get(CONTINUES) if continues is None else continues,
         )
     except Exception as err:
         if unavailable(err):

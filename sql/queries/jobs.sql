@@ -78,6 +78,20 @@ RETURNING *;
 -- name: get
 SELECT * FROM jobs WHERE id = %(id)s;
 
+-- name: running_attempt
+SELECT attempts FROM jobs WHERE id = %(id)s AND status = 'running';
+
+-- name: reclaim_one
+-- A redelivered message finds its job's attempt lost (no live worker holds it): the loss is counted
+-- as the reconciler counts it (reclaims), and the job waits again, or ends dead once lost too often.
+UPDATE jobs
+   SET status = CASE WHEN reclaims >= %(max_losses)s THEN 'dead' ELSE 'queued' END,
+       error = CASE WHEN reclaims >= %(max_losses)s THEN %(error)s ELSE error END,
+       finished_at = CASE WHEN reclaims >= %(max_losses)s THEN now() END,
+       reclaims = reclaims + 1, lease_until = NULL, updated_at = now()
+ WHERE id = %(id)s AND status = 'running' AND attempts = %(attempt)s
+RETURNING *;
+
 -- name: unenqueued
 -- Accepted jobs the broker never got (it was down, or the ingress died between the
 -- commit and the enqueue). Locked so two sweepers never enqueue the same rows.
