@@ -469,10 +469,7 @@ def test_e_a_job_that_keeps_losing_its_worker_runs_again_then_ends_dead(drill_en
                 f"\ndrill-e worker lost twice: ended {dead['status']} {time.monotonic() - killed:.1f} s after the kill"
             )
         assert dead["status"] == "dead" and dead["attempts"] == 2 and dead["reclaims"] == 2
-        assert (
-            dead["error"]["type"] == "WorkerLost"
-            and "more than MAX_RETRIES=1" in dead["error"]["message"]
-        )
+        assert dead["error"]["type"] == "WorkerLost" and "more than MAX_RETRIES=1" in dead["error"]["message"]
         # the first loss was judged by the reconciler (lease over) or by the redelivered message taking
         # the job over (no live worker lists it: workers/lifecycle.py); the second ended it dead
         taken_over = any("has no live worker; this delivery runs it again" in w.output() for w in workers)
