@@ -329,6 +329,16 @@ def _unsent(database_url: str) -> int:
     return row["n"] if row else 0
 
 
+def wait_running(database_url: str, job_id: str) -> None:
+    """Until the job reports progress: it runs, and its worker lists it."""
+    wait_for(
+        lambda: (row := job_row(database_url, job_id)) and (row["progress"] or {}).get("percent", 0) > 0,
+        30,
+        0.05,
+        "the job to be running",
+    )
+
+
 def test_c_a_duplicate_message_of_a_running_job_starts_no_second_run(drill_env: dict[str, str]) -> None:
     env = drill_env
     # two processes: the duplicate may reach the other one, or another thread of the same
@@ -336,12 +346,7 @@ def test_c_a_duplicate_message_of_a_running_job_starts_no_second_run(drill_env: 
     broker = broker_for(env["REDIS_URL"], namespace=env["BROKER_NAMESPACE"])
     try:
         job_id = publish(system.Sleep(seconds=3, steps=6), broker=broker)
-        wait_for(
-            lambda: (row := job_row(env["DATABASE_URL"], job_id)) and (row["progress"] or {}).get("percent", 0) > 0,
-            30,
-            0.05,
-            "the job to be running",
-        )
+        wait_running(env["DATABASE_URL"], job_id)
         with SuccessWatch(env["DATABASE_URL"]) as watch:
             row = job_row(env["DATABASE_URL"], job_id)
             assert row is not None
@@ -395,12 +400,7 @@ def test_d_a_finish_whose_write_fails_is_not_lost(drill_env: dict[str, str], dri
         job_id = publish(
             system.Sleep(seconds=3, steps=3), broker=broker_for(env["REDIS_URL"], namespace=env["BROKER_NAMESPACE"])
         )
-        wait_for(
-            lambda: (row := job_row(env["DATABASE_URL"], job_id)) and (row["progress"] or {}).get("percent", 0) > 0,
-            30,
-            0.05,
-            "the job to be running",
-        )
+        wait_running(env["DATABASE_URL"], job_id)
         with SuccessWatch(env["DATABASE_URL"]) as watch:
             stopped = time.monotonic()
             drill_postgres.stop()
