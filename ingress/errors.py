@@ -6,6 +6,9 @@ import logging
 from typing import Any
 
 import msgspec
+import psycopg
+import redis
+from psycopg_pool import PoolTimeout
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
@@ -72,14 +75,30 @@ async def on_http_error(request: Request, exc: Exception) -> Response:
     return error_response(exc.status_code, name, exc.detail, dict(exc.headers or {}))
 
 
+async def on_unavailable(request: Request, exc: Exception) -> Response:
+    """A dependency is down (or dropped our connection): 503 with Retry-After, and one log line."""
+    name = "redis" if "redis" in type(exc).__module__ else "postgres"
+    log.warning("%s unavailable on %s %s: %s", name, request.method, request.url.path, type(exc).__name__)
+    err = dependency_down(name)
+    return error_response(err.status, err.error, err.detail, err.headers)
+
+
 async def on_unexpected(request: Request, exc: Exception) -> Response:
     if unavailable(exc):
-        name = "redis" if "redis" in type(exc).__module__ else "postgres"
-        err = dependency_down(name)
-        return error_response(err.status, err.error, err.detail, err.headers)
+        return await on_unavailable(request, exc)
     # the trace goes to the log, never to the client
     log.exception("unhandled error on %s %s", request.method, request.url.path)
     return error_response(500, "internal", "an unexpected error occurred; it has been logged")
 
 
-HANDLERS = {ApiError: on_api_error, HTTPException: on_http_error, Exception: on_unexpected}
+#: an outage's errors by class: Starlette re-raises what only the catch-all ``Exception`` handler
+#: answered, and the server would log a traceback per request for an expected outage
+HANDLERS = {
+    ApiError: on_api_error,
+    HTTPException: on_http_error,
+    psycopg.OperationalError: on_unavailable,
+    PoolTimeout: on_unavailable,
+    redis.ConnectionError: on_unavailable,
+    redis.TimeoutError: on_unavailable,
+    Exception: on_unexpected,
+}
