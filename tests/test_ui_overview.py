@@ -109,8 +109,9 @@ def test_a_new_worker_appears_and_a_killed_one_drops_out(
 
 
 def test_a_rabbitmq_worker_is_listed_too(ui: httpx.Client, stack: dict[str, str], rabbitmq_url: str) -> None:
-    # the registry is in Redis (REDIS_URL), whichever broker carries the messages
-    before = set(system_workers(ui))
+    # the registry is in Redis (REDIS_URL), whichever broker carries the messages; the stack's own
+    # worker is listed first (run alone, this test may start while it boots)
+    before = set(wait_for(lambda: system_workers(ui), 60, 0.5, "the stack's worker"))
     extra = start_worker({**stack, "BROKER_URL": rabbitmq_url}, name="worker-presence-rabbitmq", threads=1)
     try:
         (worker_id,) = wait_for(lambda: set(system_workers(ui)) - before, 60, 0.5, "the RabbitMQ worker")
