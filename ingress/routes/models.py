@@ -81,7 +81,10 @@ async def schedule(request: Request) -> Response:
         check(cron)
     except ValueError as err:
         raise invalid("$.cron_expression", str(err)) from None
-    await anyio.to_thread.run_sync(_replace, model_id, cron)
+    try:
+        await anyio.to_thread.run_sync(_replace, model_id, cron)
+    except schedules.BadSchedule as err:  # its cron is the schedule's: named as this API calls it
+        raise invalid("$.cron_expression", err.message) from None
     return json_response({"status": "scheduled", "model_id": str(model_id), "schedule": schedule_name(model_id)})
 
 
