@@ -14,6 +14,31 @@ import zoneinfo
 from croniter import CroniterBadDateError, croniter
 
 _HASHED = re.compile(r"(^|[^A-Z])H")
+
+
+def _field(value: str) -> str:
+    item = f"(?:\\*|{value}(?:-{value})?)(?:/[1-9][0-9]?)?"
+    return f"{item}(?:,{item})*"
+
+
+_MONTHS = "jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec"
+_DAYS = "sun|mon|tue|wed|thu|fri|sat"
+#: the dialect as the OpenAPI document states it: values in range, lists, ranges, * and steps of 1 to 99,
+#: names of months and days in lower or upper case. ``check`` is the judge: it also takes croniter's
+#: rarer forms (``L``, ``#``, ``?``, longer steps), and refuses a well-formed cron that never fires.
+DOCUMENTED_PATTERN = (
+    "^"
+    + " ".join(
+        [
+            f"(?:{_field('[0-5]?[0-9]')} )?{_field('[0-5]?[0-9]')}",
+            _field("(?:[01]?[0-9]|2[0-3])"),
+            _field("(?:0?[1-9]|[12][0-9]|3[01])"),
+            _field(f"(?:0?[1-9]|1[0-2]|{_MONTHS}|{_MONTHS.upper()})"),
+            _field(f"(?:[0-7]|{_DAYS}|{_DAYS.upper()})"),
+        ]
+    )
+    + "$"
+)
 _EPOCH = dt.datetime(2000, 1, 1)
 
 
