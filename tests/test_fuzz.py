@@ -48,7 +48,9 @@ CROSS_FIELD_RULES = [
     # a change is checked with the schedule it changes: an alert on a schedule of another command
     ("PATCH /v1/schedules/{name}", r"\$(\.alert)?", r"alert needs a metrics.compute command"),
     ("GET /v1/jobs", r"until", r"must be later than since"),
+    # a cursor is opaque: only one the API returned is a cursor
     ("GET /v1/jobs", r"cursor", r"not one this API returned"),
+    ("GET /v1/forecasts/{job_id}", r"cursor", r"not a cursor this API returned"),
     ("POST /v1/jobs/retry", r"until", r"must be later than since"),
     ("GET /ws", r"id|name", r"required for action="),
     ("GET /provision", r"target", r"must differ from source_id"),
