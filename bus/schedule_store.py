@@ -13,9 +13,10 @@ import msgspec
 import psycopg
 from psycopg.types.json import Jsonb
 
-from bus import db, outbound, slots
+from bus import db, outbound, settings, slots
 from bus.queries import load
 from contracts import type_of
+from contracts.cron import shortest_interval_s
 from contracts.schedules import ScheduleSpec
 
 SQL = load("schedules")
@@ -45,8 +46,22 @@ def check_alert(spec: ScheduleSpec) -> None:
         raise BadSchedule("$.alert.webhook_url", f"webhook_url is refused: {err}") from None
 
 
+def check_interval(spec: ScheduleSpec) -> None:
+    """A cron firing more often than MIN_SCHEDULE_INTERVAL_S allows floods its pool: refused when the
+    schedule is written (a change of the setting applies to the schedules written after it)."""
+    least = settings.get().min_schedule_interval_s
+    shortest = shortest_interval_s(spec.cron, least)
+    if shortest is not None:
+        raise BadSchedule(
+            "$.cron",
+            f"two slots of this cron are {shortest} s apart; this deployment allows no less than {least:g} s "
+            "between slots (MIN_SCHEDULE_INTERVAL_S)",
+        )
+
+
 def params(spec: ScheduleSpec, at: dt.datetime | None = None) -> dict[str, Any]:
     check_alert(spec)
+    check_interval(spec)
     return {
         "name": spec.name,
         "cron": spec.cron,

@@ -7,6 +7,7 @@ configuration table lists them.
 from __future__ import annotations
 
 import functools
+import ipaddress
 import os
 from pathlib import Path
 from typing import Annotated, Literal
@@ -29,6 +30,16 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     #: comma-separated; no default key exists
     api_keys: str = ""
     max_body_bytes: Positive = 1_048_576
+    #: wrong API keys one client address may send per window before the next is answered 429
+    #: (the right key is never refused); counted in Redis, so across web processes
+    api_key_failure_limit: Positive = 20
+    api_key_failure_window_s: Positive = 60
+    #: the longest silence (seconds) between two chunks of a request body before it is cut with a 408
+    body_read_timeout_s: Annotated[float, msgspec.Meta(gt=0)] = 30.0
+    #: addresses (and networks, or *) of proxies whose X-Forwarded-For / X-Forwarded-Proto the web
+    #: process believes; empty: none, the peer's own address is the client's. Read by uvicorn's
+    #: --forwarded-allow-ips in the Procfile (and the image's command); checked here
+    forwarded_allow_ips: str = ""
     db_pool_size: Positive = 10
     #: seconds a request waits for a database connection before answering 503
     db_timeout: Annotated[float, msgspec.Meta(gt=0)] = 3.0
@@ -62,6 +73,9 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     tick_interval_s: Annotated[float, msgspec.Meta(gt=0, le=60)] = 0.5
     #: a slot later than this is a misfire (handled by the schedule's policy); earlier ones always fire
     misfire_grace_s: Annotated[float, msgspec.Meta(ge=0)] = 60.0
+    #: a schedule whose cron has two slots closer than this (seconds) is refused when it is written
+    #: (422 naming $.cron); 0 or 1 allows any cron (none fires more often than every second)
+    min_schedule_interval_s: Annotated[float, msgspec.Meta(ge=0)] = 1.0
     #: workers drop scheduled commands whose slot is older than this (a backlog of stale ticks)
     tick_staleness_s: Annotated[float, msgspec.Meta(gt=0)] = 600.0
     #: how long the Redis status mirror keeps a finished job (Postgres answers after that). Short on
@@ -194,7 +208,21 @@ def use_local_run() -> None:
 PRIVATE_SCHEMAS = frozenset({"public", "pg_catalog", "information_schema", "pg_toast"})
 
 
+def _check_proxies(text: str) -> None:
+    for entry in (e.strip() for e in text.split(",")):
+        if entry in ("", "*"):
+            continue
+        try:
+            ipaddress.ip_network(entry, strict=False)
+        except ValueError:
+            # uvicorn would take it as a literal that never matches, and trust nothing silently
+            raise SettingsError(
+                f"bad configuration: FORWARDED_ALLOW_IPS: {entry!r} is not an IP address or network"
+            ) from None
+
+
 def _check(settings: Settings) -> Settings:
+    _check_proxies(settings.forwarded_allow_ips)
     exposed = {name.strip().lower() for name in settings.forecast_sql_schemas.split(",") if name.strip()}
     if exposed & PRIVATE_SCHEMAS:
         raise SettingsError(

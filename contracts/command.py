@@ -7,7 +7,7 @@ from typing import Any, NamedTuple, Union
 
 import msgspec
 
-from contracts import forecast, gooddata, metrics, nesting, pipelines, schedules, storable, system
+from contracts import forecast, gooddata, metrics, nesting, pipelines, schedules, storable, system, whole
 from contracts.base import CommandBase
 
 
@@ -75,6 +75,8 @@ def decode(raw: bytes | str) -> CommandBase:
     try:
         return storable_command(_decoder.decode(raw))
     except msgspec.ValidationError as err:
+        if whole.FLOAT_FOR_INT in str(err):  # 2.0 for an integer: read as JSON Schema reads it
+            return convert(whole.as_integers(msgspec.json.decode(raw)))
         raise from_validation_error(err) from None
 
 
@@ -83,6 +85,11 @@ def convert(obj: Any, path: str = "$") -> CommandBase:
     try:
         return storable_command(msgspec.convert(obj, Command), path)
     except msgspec.ValidationError as err:
+        if whole.FLOAT_FOR_INT in str(err):
+            try:
+                return storable_command(msgspec.convert(whole.as_integers(obj), Command), path)
+            except msgspec.ValidationError as again:
+                raise from_validation_error(again, path) from None
         raise from_validation_error(err, path) from None
     except RecursionError:
         raise InvalidCommand(f"nested deeper than {nesting.MAX_DEPTH} levels", path) from None

@@ -22,6 +22,7 @@ from bus.redis_client import async_client
 from ingress.auth import ApiKeyMiddleware
 from ingress.dispatch import Dispatcher
 from ingress.errors import HANDLERS
+from ingress.read_timeout import ReadTimeout
 from ingress.routes import (
     artifacts,
     commands,
@@ -37,10 +38,13 @@ from ingress.routes import (
     schedules,
 )
 from ingress.state import State
+from ingress.throttle import FailureThrottle
 from ingress.ui import ROUTES as UI_ROUTES
 from ingress.url_check import UrlCheck
 
 log = logging.getLogger(__name__)
+#: the Redis keys of the API's failed-key counts, one per client address
+API_FAILURES = "switchyard:api:key-failures"
 
 
 class RefuseToStart(SystemExit):
@@ -107,9 +111,14 @@ def create_app(config: settings.Settings | None = None) -> Starlette:
         ],
         middleware=[
             Middleware(metrics.RequestMetrics, registry=registry),
+            Middleware(ReadTimeout, seconds=config.body_read_timeout_s),
             # before the key check: a control character in a URL is refused whoever asks
             Middleware(UrlCheck),
-            Middleware(ApiKeyMiddleware, keys=config.keys),
+            Middleware(
+                ApiKeyMiddleware,
+                keys=config.keys,
+                throttle=FailureThrottle(API_FAILURES, config.api_key_failure_limit, config.api_key_failure_window_s),
+            ),
         ],
         exception_handlers=HANDLERS,  # type: ignore[arg-type]
         lifespan=lifespan,

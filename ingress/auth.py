@@ -1,6 +1,7 @@
 """API keys: ``Authorization: Bearer <key>`` or ``X-API-Key: <key>``, compared in constant time.
 
-Every route but the health checks needs a key. There is no default key.
+Every route but the health checks needs a key. There is no default key. Wrong keys are counted per
+client address (ingress/throttle.py): past API_KEY_FAILURE_LIMIT a window, a wrong key is answered 429.
 """
 
 from __future__ import annotations
@@ -8,9 +9,11 @@ from __future__ import annotations
 import hashlib
 import hmac
 
+from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ingress.errors import error_response
+from ingress.throttle import FailureThrottle
 from ingress.ui.paths import is_ui_path
 
 PUBLIC_PATHS = frozenset({"/healthz", "/readyz"})
@@ -32,8 +35,9 @@ def presented_key(headers: list[tuple[bytes, bytes]]) -> str | None:
 
 
 class ApiKeyMiddleware:
-    def __init__(self, app: ASGIApp, keys: tuple[str, ...]) -> None:
+    def __init__(self, app: ASGIApp, keys: tuple[str, ...], throttle: FailureThrottle) -> None:
         self.app = app
+        self.throttle = throttle
         # digests have one length, so compare_digest's time does not depend on the key
         self.digests = tuple(_digest(k) for k in keys)
 
@@ -58,8 +62,21 @@ class ApiKeyMiddleware:
                 {"WWW-Authenticate": "Bearer"},
             )
         elif not self.valid(key):
-            response = error_response(403, "forbidden", "the API key is not valid")
+            response = await self.refuse(scope)
         else:
             await self.app(scope, receive, send)
             return
         await response(scope, receive, send)
+
+    async def refuse(self, scope: Scope) -> Response:
+        """403 for a wrong key; 429 once its address has sent too many of them."""
+        client = scope.get("client")
+        redis = scope["app"].state.switchyard.redis
+        wait_s = await self.throttle.failed(redis, client[0] if client else "")
+        if wait_s:
+            detail = {
+                "message": f"too many wrong API keys from this address; try again in {wait_s} s",
+                "retry_after_s": wait_s,
+            }
+            return error_response(429, "too_many_failures", detail, {"Retry-After": str(wait_s)})
+        return error_response(403, "forbidden", "the API key is not valid")

@@ -79,6 +79,9 @@ def base_env(database_url: str, redis_url: str) -> dict[str, str]:
         dramatiq_restart_delay="500",
         # the tests' webhook receivers listen on loopback, which outbound calls refuse by default
         OUTBOUND_ALLOW="127.0.0.1/32",
+        # every test that sends a wrong key does it from 127.0.0.1 (and the fuzz test's auth probes):
+        # the failed-key throttle is tested on a web process of its own (tests/test_edges.py)
+        API_KEY_FAILURE_LIMIT="100000",
     )
     # this process (contracts.publish, the job store) sees the same settings
     for name in ("DATABASE_URL", "REDIS_URL", "API_KEYS", "BROKER_NAMESPACE", "MAX_RETRIES"):

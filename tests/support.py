@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -84,12 +85,18 @@ def python(*args: str) -> list[str]:
     return [sys.executable, *args]
 
 
+def web_command() -> str:
+    """The Procfile's web command (its flags are what production runs), with this interpreter's uvicorn."""
+    for line in (ROOT / "Procfile").read_text().splitlines():
+        name, _, command = line.partition(":")
+        if name.strip() == "web":
+            assert command.strip().startswith("uvicorn "), command
+            return command.strip().replace("uvicorn", f"{shlex.quote(sys.executable)} -m uvicorn", 1)
+    raise AssertionError("the Procfile has no web process")
+
+
 def start_web(env: dict[str, str], port: int, name: str = "web") -> tuple[Proc, str]:
-    proc = Proc(
-        name,
-        python("-m", "uvicorn", "ingress.app:create_app", "--factory", "--host", "127.0.0.1", "--port", str(port)),
-        env,
-    )
+    proc = Proc(name, ["sh", "-c", "exec " + web_command()], {**env, "WEB_HOST": "127.0.0.1", "WEB_PORT": str(port)})
     url = f"http://127.0.0.1:{port}"
 
     def up() -> bool:

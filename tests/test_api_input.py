@@ -151,3 +151,29 @@ def test_openapi_describes_every_route_the_app_serves(client: httpx.Client) -> N
             methods = {m.lower() for m in route.methods or ()} - {"head"}
             assert route.path in documented, route.path
             assert methods <= set(documented[route.path]), (route.path, methods)
+
+
+def test_what_the_openapi_document_promises_at_its_edges(client: httpx.Client) -> None:
+    # one route per path: a method it lacks is answered 405 naming every method it has
+    refused = client.options("/v1/schedules/some-name")
+    assert refused.status_code == 405
+    assert {m.strip() for m in refused.headers["allow"].split(",")} == {"GET", "HEAD", "PATCH", "DELETE"}
+    # JSON Schema counts 2.0 an integer, and so does the API; 2.5 is not one
+    whole = client.post("/v1/commands", json={"type": "system.sleep", "seconds": 0, "steps": 2.0})
+    assert whole.status_code == 202, whole.text
+    assert client.get(whole.json()["links"]["self"]).json()["command"]["steps"] == 2
+    half = client.post("/v1/commands", json={"type": "system.sleep", "seconds": 0, "steps": 2.5})
+    assert half.status_code == 422 and half.json()["detail"]["path"] == "$.steps"
+    # a model id is a UUID as the document writes it (8-4-4-4-12), not uuid.UUID's other spellings
+    bare = client.get("/results/6d6a8224de684603b2db63e01d34f020")
+    assert bare.status_code == 422 and bare.json()["detail"]["path"] == "model_id"
+    # an empty cursor is the first page, as any empty parameter is one not given
+    assert client.get("/v1/jobs?limit=1&cursor=").status_code == 200
+    doc = client.get("/openapi.json").json()
+    assert doc["components"]["schemas"]["ScheduleSpec"]["type"] == "object"  # not a reference to itself
+    for path, operations in doc["paths"].items():
+        for method, operation in operations.items():
+            if operation.get("security") != []:
+                assert {"401", "403", "429", "503"} <= set(operation["responses"]), (method, path)
+            if "requestBody" in operation:
+                assert {"400", "408", "413", "415", "422"} <= set(operation["responses"]), (method, path)

@@ -178,3 +178,9 @@ def test_dockerfile_installs_the_project_and_does_not_run_as_root() -> None:
 def test_dockerfile_default_command_is_the_web_process() -> None:
     (cmd,) = [json.loads(args) for keyword, args in dockerfile() if keyword == "CMD"]
     assert cmd == ["sh", "-c", "exec " + procfile()["web"]]
+
+
+def test_web_believes_forwarded_headers_only_from_configured_proxies() -> None:
+    # uvicorn's default trusts X-Forwarded-For from 127.0.0.1: a local client could pose as any address
+    assert '--forwarded-allow-ips "${FORWARDED_ALLOW_IPS:-}"' in procfile()["web"]
+    assert environment(services()["web"]).get("FORWARDED_ALLOW_IPS") == "${FORWARDED_ALLOW_IPS:-}"

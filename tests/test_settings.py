@@ -34,3 +34,19 @@ def test_job_errors_do_not_carry_credentials() -> None:
     assert redact("password: hunter2, api_key=k1") == "password: ***, api_key=***"
     prose = "GoodData is not configured: set GOODDATA_HOST and GOODDATA_TOKEN for the gooddata pool"
     assert redact(prose) == prose
+
+
+def test_forwarded_allow_ips_takes_addresses_and_networks_only() -> None:
+    assert from_env({"FORWARDED_ALLOW_IPS": "10.0.0.0/8, 127.0.0.1,::1"}).forwarded_allow_ips
+    assert from_env({}).forwarded_allow_ips == ""  # nobody's X-Forwarded-For is believed
+    # uvicorn would take a typo as a literal that never matches, trusting no proxy without a word
+    with pytest.raises(SettingsError, match=r"FORWARDED_ALLOW_IPS: 'proxy\.internal'"):
+        from_env({"FORWARDED_ALLOW_IPS": "10.0.0.1,proxy.internal"})
+
+
+def test_the_schedule_floor_and_the_failed_key_limit_are_settings() -> None:
+    defaults = from_env({})
+    assert (defaults.min_schedule_interval_s, defaults.api_key_failure_limit) == (1.0, 20)
+    assert defaults.body_read_timeout_s == 30.0
+    with pytest.raises(SettingsError, match="MIN_SCHEDULE_INTERVAL_S"):
+        from_env({"MIN_SCHEDULE_INTERVAL_S": "-1"})

@@ -59,7 +59,7 @@ def test_the_right_key_opens_a_session_that_is_not_the_key(stack: dict[str, str]
         assert c.get("/ui/jobs").status_code == 200
 
 
-def test_repeated_wrong_keys_are_refused_for_a_while(stack: dict[str, str]) -> None:
+def test_repeated_wrong_keys_are_refused_for_a_while_but_the_right_key_signs_in(stack: dict[str, str]) -> None:
     from ingress.ui.login import MAX_FAILURES
 
     failures = redis.Redis.from_url(stack["REDIS_URL"])
@@ -68,17 +68,19 @@ def test_repeated_wrong_keys_are_refused_for_a_while(stack: dict[str, str]) -> N
         with browser(stack) as c:
             for _ in range(MAX_FAILURES):
                 assert sign_in(c, key="guess").status_code == 403
-            # now even the right key is turned away from this address until the window ends
-            refused = sign_in(c)
+            # the next wrong key is turned away from this address until the window ends
+            refused = sign_in(c, key="guess-again")
             assert refused.status_code == 429 and 0 < int(refused.headers["retry-after"]) <= 600
             assert "Too many failed sign-ins" in refused.text and "sy_session=" not in refused.headers.get(
                 "set-cookie", ""
             )
-            failures.delete("switchyard:ui:login-failures:127.0.0.1")
-            # a wrong key, then the right one: the success forgives the mistake
-            assert sign_in(c, key="typo").status_code == 403
-            assert sign_in(c).status_code == 303
-            assert failures.exists("switchyard:ui:login-failures:127.0.0.1") == 0
+        # an operator behind the same address (a NAT, a proxy) is not locked out by someone guessing
+        with browser(stack) as operator:
+            accepted = sign_in(operator)
+            assert accepted.status_code == 303, accepted.text
+            assert operator.get("/ui/jobs").status_code == 200
+        with browser(stack) as c:  # and a sign-in erases nobody's count: the guesser is still refused
+            assert sign_in(c, key="guess").status_code == 429
     finally:
         failures.delete("switchyard:ui:login-failures:127.0.0.1")
 

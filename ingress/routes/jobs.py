@@ -62,7 +62,8 @@ async def list_jobs(request: Request) -> Response:
     where = read_filter(q)
     limit = read_limit(q, 50, MAX_LIMIT)
     try:
-        jobs, cursor = await _state(request).jobs.list(where, limit=limit, cursor=q.get("cursor"))
+        # an empty cursor is the first page, as every empty parameter is one not given
+        jobs, cursor = await _state(request).jobs.list(where, limit=limit, cursor=q.get("cursor") or None)
     except BadCursor as err:
         raise invalid("cursor", str(err)) from None
     return json_response({"items": jobs, "next_cursor": cursor})

@@ -9,6 +9,7 @@ GET /v1/models/{model_id}/metrics?metric=&since=&limit=   every computation, fro
 from __future__ import annotations
 
 import datetime as dt
+import re
 import uuid
 from typing import Any
 
@@ -38,11 +39,15 @@ def schedule_name(model_id: uuid.UUID) -> str:
     return f"metrics-{model_id}"
 
 
+#: the canonical form only: uuid.UUID also reads braces, urn:uuid: and 32 bare digits, which the
+#: API does not document (and a model id is written one way everywhere)
+_UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+
+
 def _model_id(raw: Any, field: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(str(raw))
-    except ValueError:
-        raise invalid(field, "model_id must be a UUID") from None
+    if not isinstance(raw, str) or not _UUID.match(raw):
+        raise invalid(field, "model_id must be a UUID (8-4-4-4-12 hexadecimal digits)")
+    return uuid.UUID(raw)
 
 
 def _replace(model_id: uuid.UUID, cron: str) -> None:
@@ -81,7 +86,10 @@ async def schedule(request: Request) -> Response:
         check(cron)
     except ValueError as err:
         raise invalid("$.cron_expression", str(err)) from None
-    await anyio.to_thread.run_sync(_replace, model_id, cron)
+    try:
+        await anyio.to_thread.run_sync(_replace, model_id, cron)
+    except schedules.BadSchedule as err:  # its cron is the schedule's: named as this API calls it
+        raise invalid("$.cron_expression", err.message) from None
     return json_response({"status": "scheduled", "model_id": str(model_id), "schedule": schedule_name(model_id)})
 
 

@@ -8,15 +8,15 @@ import anyio
 import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
 from bus import schedule_store as schedules
-from contracts import storable
+from contracts import storable, whole
 from contracts.command import from_validation_error
 from contracts.schedules import SchedulePatch, ScheduleSpec
 from ingress.body import read_json_body
 from ingress.errors import ApiError, invalid, json_response
 from ingress.query import read_limit
+from ingress.routes.resource import resource
 from ingress.state import State
 
 MAX_LIST = 500
@@ -24,7 +24,12 @@ MAX_LIST = 500
 
 def decode_body(raw: bytes, kind: type) -> Any:
     try:
-        value = msgspec.json.decode(raw, type=kind)
+        try:
+            value = msgspec.json.decode(raw, type=kind)
+        except msgspec.ValidationError as err:
+            if whole.FLOAT_FOR_INT not in str(err):
+                raise
+            value = msgspec.convert(whole.as_integers(msgspec.json.decode(raw)), kind)  # 2.0 as an integer
         storable.check(value)  # a schedule's command is stored, then emitted as a job's
         return value
     except msgspec.ValidationError as err:
@@ -108,9 +113,6 @@ async def delete(request: Request) -> Response:
 
 
 ROUTES = [
-    Route("/v1/schedules", create, methods=["POST"]),
-    Route("/v1/schedules", list_all, methods=["GET"]),
-    Route("/v1/schedules/{name}", get_one, methods=["GET"]),
-    Route("/v1/schedules/{name}", update, methods=["PATCH"]),
-    Route("/v1/schedules/{name}", delete, methods=["DELETE"]),
+    resource("/v1/schedules", post=create, get=list_all),
+    resource("/v1/schedules/{name}", get=get_one, patch=update, delete=delete),
 ]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import hmac
 import time
 
@@ -10,6 +9,7 @@ import redis.asyncio as aioredis
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from ingress.throttle import FailureThrottle
 from ingress.ui.session import COOKIE, LIFETIME_S, LOGIN_CSRF_COOKIE, revoked_key
 from ingress.ui.web import (
     SECURITY_HEADERS,
@@ -27,45 +27,11 @@ from ingress.ui.web import (
     state_of,
 )
 
-#: failed sign-ins from one address allowed per window; then 429 until the window ends. API keys are
-#: long random strings, so this is not what keeps them safe: it keeps a guessing script from
-#: hammering the web process and makes it show in the logs.
+#: wrong keys one address may try per window; past it a wrong key is answered 429 until the window
+#: ends, the right key still signs in (ingress/throttle.py, shared with the API's failed-key throttle)
 MAX_FAILURES = 10
 FAILURE_WINDOW_S = 600
-
-
-def _failures_key(request: Request) -> str:
-    # behind a proxy every operator shares the proxy's address: run uvicorn with
-    # --proxy-headers (and --forwarded-allow-ips) so that this is the browser's address
-    return f"switchyard:ui:login-failures:{request.client.host if request.client else 'unknown'}"
-
-
-async def _blocked_for(request: Request) -> int:
-    """Seconds this address must wait before trying again, 0 when it may try now."""
-    redis = state_of(request).redis
-    try:
-        async with redis.pipeline(transaction=False) as pipe:
-            pipe.get(_failures_key(request))
-            pipe.ttl(_failures_key(request))
-            failures, ttl = await pipe.execute()
-    except aioredis.RedisError as err:
-        log.warning("sign-in limit unavailable: %s", err.__class__.__name__)
-        return 0
-    return max(int(ttl), 1) if failures is not None and int(failures) >= MAX_FAILURES else 0
-
-
-async def _count_failure(request: Request) -> None:
-    redis = state_of(request).redis
-    try:
-        async with redis.pipeline(transaction=True) as pipe:
-            pipe.incr(_failures_key(request))
-            pipe.expire(_failures_key(request), FAILURE_WINDOW_S, nx=True)
-            failures, _ = await pipe.execute()
-    except aioredis.RedisError as err:
-        log.warning("sign-in limit unavailable: %s", err.__class__.__name__)
-        return
-    if failures == MAX_FAILURES:
-        log.warning("dashboard sign-in: %d failures from %s, refused for a while", failures, _failures_key(request))
+THROTTLE = FailureThrottle("switchyard:ui:login-failures", MAX_FAILURES, FAILURE_WINDOW_S)
 
 
 def _login_page(request: Request, status: int = 200, error: str | None = None, next_: str = "/ui") -> Response:
@@ -91,21 +57,18 @@ async def login(request: Request) -> Response:
     if not cookie_token or not hmac.compare_digest(cookie_token, form.get("csrf", "")):
         return error_page(request, 403, "Forbidden", "The login form's CSRF token is missing or wrong; reload it.")
     next_ = safe_next(form.get("next"))
-    wait_s = await _blocked_for(request)
-    if wait_s:
-        message = f"Too many failed sign-ins from your address; try again in {(wait_s + 59) // 60} min."
-        response = _login_page(request, 429, message, next_)
-        response.headers["Retry-After"] = str(wait_s)
-        return response
     presented = form.get("api_key", "").strip()
     if not presented:
         return _login_page(request, 401, "Enter an API key.", next_)
     key = signer(request).valid_key(presented)
     if key is None:
-        await _count_failure(request)
+        wait_s = await THROTTLE.failed(state_of(request).redis, request.client.host if request.client else "")
+        if wait_s:
+            message = f"Too many failed sign-ins from your address; try again in {(wait_s + 59) // 60} min."
+            response = _login_page(request, 429, message, next_)
+            response.headers["Retry-After"] = str(wait_s)
+            return response
         return _login_page(request, 403, "That API key is not valid.", next_)
-    with contextlib.suppress(aioredis.RedisError):  # an operator's typo is forgiven
-        await state_of(request).redis.delete(_failures_key(request))
     token, _ = signer(request).issue(key)
     response = RedirectResponse(next_, 303, SECURITY_HEADERS)
     set_cookie(request, response, COOKIE, token, LIFETIME_S)

@@ -136,7 +136,11 @@ async def create(request: Request) -> Response:
     except FieldError as err:
         return await _list(request, err.status, typed, err.error)
     # create only: a name already taken is not replaced from this form (the API's POST replaces)
-    if await anyio.to_thread.run_sync(schedules.create, spec) is None:
+    try:
+        created = await anyio.to_thread.run_sync(schedules.create, spec)
+    except schedules.BadSchedule as err:  # the deployment's own limits, as the API answers them
+        return await _list(request, 422, typed, {"path": err.path, "message": err.message})
+    if created is None:
         taken = {"path": "$.name", "message": "a schedule of this name exists; change it on its own page"}
         return await _list(request, 409, typed, taken)
     return RedirectResponse(f"/ui/schedules/{spec.name}", 303, SECURITY_HEADERS)
@@ -260,7 +264,10 @@ async def delete(request: Request) -> Response:
 
 async def _set_enabled(request: Request, enabled: bool) -> Response:
     name = request.path_params["name"]
-    row = await anyio.to_thread.run_sync(schedules.patch, name, {"enabled": enabled})
+    try:
+        row = await anyio.to_thread.run_sync(schedules.patch, name, {"enabled": enabled})
+    except schedules.BadSchedule as err:  # written before a limit it now breaks (MIN_SCHEDULE_INTERVAL_S)
+        return error_page(request, 422, "Refused", f"{err.path}: {err.message}")
     if row is None:
         return error_page(request, 404, "Not found", "There is no such schedule.")
     back = request.state.form.get("next")
