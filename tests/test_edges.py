@@ -237,3 +237,41 @@ def test_the_default_minimum_allows_every_second(client: httpx.Client) -> None:
         wait_for(lambda: client.get(f"/v1/schedules/{name}").json()["last_fired_at"], 30, 0.2, "a slot fired")
     finally:
         client.delete(f"/v1/schedules/{name}")
+
+
+def test_connections_that_never_finish_their_request_head_are_closed(edge: dict[str, str]) -> None:
+    """Slowloris: 200 connections each send half a request head, then a header line every 2 s.
+    uvicorn's keep-alive timeout (5 s) closes each; a client meanwhile is served as usual."""
+    port = int(edge["url_a"].rsplit(":", 1)[1])
+    slow = [socket.create_connection(("127.0.0.1", port)) for _ in range(200)]
+    try:
+        for sock in slow:
+            sock.sendall(b"POST /v1/commands HTTP/1.1\r\nHost: x\r\n")
+            sock.setblocking(False)
+        opened = time.monotonic()
+        closed: set[int] = set()
+
+        def all_closed() -> bool:
+            for n, sock in enumerate(slow):
+                if n in closed:
+                    continue
+                try:
+                    if sock.recv(1024) == b"":
+                        closed.add(n)
+                except BlockingIOError:
+                    try:  # still open: the slow client goes on with its head
+                        sock.send(b"X-Slow: 1\r\n")
+                    except OSError:
+                        closed.add(n)
+                except OSError:
+                    closed.add(n)
+            return len(closed) == len(slow)
+
+        served = httpx.get(edge["url_a"] + "/healthz", timeout=10)
+        assert served.status_code == 200
+        # seconds, not minutes: each head had --timeout-keep-alive (5 s) to complete
+        wait_for(all_closed, 60, 2, f"the server to close slow connections ({len(closed)} of {len(slow)} so far)")
+        print(f"200 slow request heads closed {time.monotonic() - opened:.1f} s after they opened")
+    finally:
+        for sock in slow:
+            sock.close()
