@@ -31,6 +31,7 @@ from bus.throughput import totals_key
 from contracts import publish, system
 from contracts.publish import broker_for
 from devservers import EmbeddedPostgres, EmbeddedRedis, free_port
+from tests.drill_report import record as record_drill
 from tests.support import API_KEY, Proc, job_row, start_ticker, start_web, start_worker, wait_for, wait_status
 
 #: the issue's bound: every accepted job has ended this long after the fault ended
@@ -132,8 +133,10 @@ def report(
         "duplicated": len(watch.moved) + max(0, counted - len(table)),
         "stuck": sum(r["status"] in ("queued", "running", "failed") for r in table),
     }
-    extra = " ".join(f"{k}={v:.1f}" if isinstance(v, float) else f"{k}={v}" for k, v in more.items())
-    print(f"\n{name}: " + " ".join(f"{k}={v}" for k, v in figures.items()) + f" {extra}")
+    recover = more.pop("seconds_to_recover", None)
+    record_drill(
+        name, **figures, recover_s=recover, **{k: round(v, 1) if isinstance(v, float) else v for k, v in more.items()}
+    )
     return figures
 
 
@@ -465,9 +468,11 @@ def test_e_a_job_that_keeps_losing_its_worker_runs_again_then_ends_dead(drill_en
                 # run again: by the next worker, once the reconciler has judged the attempt lost
                 continue
             dead = wait_status(env["DATABASE_URL"], job_id, {"dead", "succeeded"}, 60)
-            print(
-                f"\ndrill-e worker lost twice: ended {dead['status']} {time.monotonic() - killed:.1f} s after the kill"
-            )
+            record_drill(
+                "drill-e a job whose worker is killed on every attempt (MAX_RETRIES=1)",
+                accepted=1, succeeded=0, lost=0, duplicated=0, stuck=0,
+                recover_s=time.monotonic() - killed, ended=dead["status"],
+            )  # fmt: skip
         assert dead["status"] == "dead" and dead["attempts"] == 2 and dead["reclaims"] == 2
         assert dead["error"]["type"] == "WorkerLost" and "more than MAX_RETRIES=1" in dead["error"]["message"]
         # the first loss was judged by the reconciler (lease over) or by the redelivered message taking
