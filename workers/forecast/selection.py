@@ -1,0 +1,183 @@
+"""How a series' forecast is chosen: rolling-origin cross-validation, or the short-series default.
+
+Per series:
+
+1. **Season**: the frequency's season length, kept when the series passes the seasonality
+   test (seasonality.py). Seasonal CES and ARIMA then model it themselves, ETS too from
+   ``NATIVE_SEASONS`` seasons on; the other members see the series seasonally adjusted.
+2. **Members**: AutoETS, AutoTheta, AutoARIMA, AutoCES (statsforecast) and drift, each searching
+   its form (components, orders, variant) once, on the whole series.
+3. **Origins**: up to ``ORIGINS`` cut points, a horizon apart, the last one a horizon before the
+   end, each leaving at least ``MIN_TRAIN`` points (two seasons for a seasonal series) before it.
+   At every origin each member is refit in its form on the history before the origin only
+   (season test and adjustment included) and forecasts the next horizon.
+4. **Candidates**: the ensemble (equal weights), the ensemble weighted by each member's
+   validation error, and each member alone; their MASE over the origins decides. A candidate
+   other than the ensemble must beat it by ``MARGIN`` to be chosen: with a few origins the
+   errors are noisy, and a combination is the safer bet unless the validation says clearly
+   otherwise.
+5. **Short series** (fewer than two origins): the default chosen in advance from the benchmark
+   (bench/RESULTS-forecast.md), the equal-weight combination of drift, AutoCES and AutoARIMA,
+   with no accuracy measured.
+
+The validation errors of the chosen candidate also size its prediction intervals (intervals.py).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from workers.forecast import members, seasonality
+from workers.forecast.accuracy import mase, smape
+from workers.forecast.members import Form
+
+#: cut points of the rolling-origin validation, at most
+ORIGINS = 3
+#: history an origin leaves before it, at least (a seasonal series: two seasons too)
+MIN_TRAIN = 8
+#: with this many seasons of history the models fit the season themselves
+NATIVE_SEASONS = 3
+#: a candidate other than the ensemble is chosen only with a validation MASE below this
+#: fraction of the ensemble's
+MARGIN = 0.9
+MEMBERS = (*members.AUTOMATIC, members.DRIFT)
+#: the short-series default: measured on the benchmark's short yearly series, chosen in advance
+SHORT_DEFAULT = ("Drift", "AutoCES", "AutoARIMA")
+ENSEMBLE = "Ensemble"
+WEIGHTED = "WeightedEnsemble"
+
+
+#: members that model the season themselves once the series has two seasons (the others see
+#: the series seasonally adjusted): seasonal CES and ARIMA fit two seasons well, seasonal ETS
+#: needs ``NATIVE_SEASONS`` (it has a state per position), Theta and drift never get one
+NATIVE = {"AutoCES": 2, "AutoARIMA": 2, "AutoETS": NATIVE_SEASONS}
+
+
+def member_season(name: str, n: int, season: int, seasonal: bool) -> int:
+    """The season length member ``name`` is given for a series of ``n`` values (1: adjusted, or none)."""
+    if not seasonal or name not in NATIVE or n < NATIVE[name] * season:
+        return 1
+    return season
+
+
+@dataclass
+class MemberForecasts:
+    """Each member's forecast of the points after the history, and the forms found."""
+
+    means: dict[str, np.ndarray]
+    forms: dict[str, tuple[int, Form]]  # member -> (season it was given, form found)
+    seasonal: bool  # the history passed the seasonality test
+
+
+def forecast_members(
+    y: np.ndarray, h: int, season: int, names: Sequence[str], found_before: MemberForecasts | None = None
+) -> MemberForecasts:
+    """Every member's forecast of ``y``'s next ``h`` points; ``found_before``: refit the forms found
+    there (when the member gets the same season here) instead of searching again."""
+    adjustment = seasonality.decompose(y, season)
+    adjusted = adjustment.remove(y) if adjustment else y
+    before = found_before.forms if found_before is not None else {}
+    means: dict[str, np.ndarray] = {}
+    found: dict[str, tuple[int, Form]] = {}
+    for name in names:
+        m = member_season(name, len(y), season, adjustment is not None)
+        z = y if m > 1 else adjusted
+        if name == members.DRIFT:
+            mean = members.drift(z, h)
+        else:
+            fit = None
+            if name in before and before[name][0] == m:
+                fit = members.refit(name, before[name][1], z, h, m)
+            fit = fit or members.search(name, z, h, m)
+            if fit is None:
+                continue
+            mean, found[name] = fit.mean, (m, fit.form)
+        means[name] = adjustment.restore(mean, len(y)) if adjustment and m == 1 else mean
+    return MemberForecasts(means, found, adjustment is not None)
+
+
+def origins(n: int, h: int, season: int, seasonal: bool) -> list[int]:
+    """Cut points, latest first: a horizon apart, the last a horizon before the end."""
+    least = max(MIN_TRAIN, 2 * season if seasonal else 0)
+    return [t for t in (n - h * k for k in range(1, ORIGINS + 1)) if t >= least]
+
+
+def combine(means: dict[str, np.ndarray], weights: dict[str, float]) -> np.ndarray | None:
+    used = {k: w for k, w in weights.items() if k in means and w > 0}
+    if not used:
+        return None
+    total = sum(used.values())
+    return sum(w * means[k] for k, w in used.items()) / total  # type: ignore[return-value]
+
+
+@dataclass
+class Window:
+    history: np.ndarray
+    actual: np.ndarray
+    means: dict[str, np.ndarray]
+
+
+@dataclass
+class Choice:
+    model: str  # Ensemble, WeightedEnsemble, a member's name
+    weights: dict[str, float]
+    selection: str  # how it was chosen, in words
+    validated_points: int
+    mase: float | None
+    smape: float | None
+    errors: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list)  # (history, actual - predicted)
+
+
+def _score(windows: list[Window], weights: dict[str, float], season: int) -> tuple[float, float]:
+    scores, syms = [], []
+    for w in windows:
+        predicted = combine(w.means, weights)
+        if predicted is None:
+            return math.inf, math.inf
+        scores.append(mase(w.history, w.actual, predicted, season))
+        syms.append(smape(w.actual, predicted))
+    finite = [s for s in scores if math.isfinite(s)]
+    # a constant history has no MASE scale: rank by sMAPE then
+    return (float(np.mean(finite)) if finite else float(np.mean(syms)) + 1e6), float(np.mean(syms))
+
+
+def choose(y: np.ndarray, h: int, season: int, full: MemberForecasts) -> Choice:
+    """Validate every candidate over the rolling origins and pick one, or take the short-series default."""
+    cuts = origins(len(y), h, season, full.seasonal)
+    if len(cuts) < 2:
+        weights = {k: 1.0 for k in SHORT_DEFAULT if k in full.means} or {k: 1.0 for k in full.means}
+        return Choice(ENSEMBLE, weights, "default for short series", 0, None, None)
+    windows = []
+    for t in cuts:
+        past = forecast_members(y[:t], h, season, list(full.means), full)
+        windows.append(Window(y[:t], y[t : t + h], past.means))
+    names = [k for k in full.means if all(k in w.means for w in windows)]
+    single = {k: _score(windows, {k: 1.0}, season) for k in names}
+    candidates: dict[str, dict[str, float]] = {ENSEMBLE: {k: 1.0 for k in names}}
+    candidates[WEIGHTED] = {k: 1.0 / max(single[k][0], 1e-9) for k in names if math.isfinite(single[k][0])}
+    candidates |= {k: {k: 1.0} for k in names}
+    scored = {name: _score(windows, weights, season) for name, weights in candidates.items()}
+    best = ENSEMBLE
+    for name, (score, _) in scored.items():
+        if score < MARGIN * scored[ENSEMBLE][0] and score < scored[best][0]:
+            best = name
+    weights = candidates[best]
+    errors = []
+    for w in windows:
+        predicted = combine(w.means, weights)
+        if predicted is not None:
+            errors.append((w.history, w.actual - predicted))
+    score, sym = scored[best]
+    return Choice(
+        best,
+        weights,
+        f"cross-validation over {len(windows)} origins",
+        sum(len(w.actual) for w in windows),
+        score if score < 1e6 else None,
+        sym,
+        errors,
+    )
