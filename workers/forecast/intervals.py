@@ -1,14 +1,17 @@
-"""Prediction intervals sized by the errors the chosen forecast made in validation.
+"""Prediction intervals sized by the errors forecasts made in validation.
 
 Every validation error is put on a common scale: divided by its history's MASE scale (the mean
 absolute step, at the season's lag when two seasons are there) and by the square root of its
-step ahead (errors of a random walk grow so). The interval of a level is the forecast plus or
-minus that level's quantile of the scaled absolute errors, times the series' own scale and
-the step's square root: a conformal interval whose errors come from several origins and all
-steps of the horizon, so a handful of origins gives enough of them. The quantile is blended
-with the random walk's (``PRIOR``: a normal error of standard deviation 1.25 scales, what a
-random walk's step is in mean-absolute-step units) with the weight of ``PRIOR_POINTS`` errors,
-so few errors do not make a short interval; a series without validation gets the prior alone.
+step ahead. The interval of a level is the forecast plus or minus that level's quantile of
+the scaled absolute errors, times the series' own scale and the step's square root: a
+conformal interval whose errors come from several origins and every step of the horizon.
+
+A series' own validation errors are few (3 origins of a horizon), so their quantile is blended
+with a prior with the weight of ``PRIOR_POINTS`` errors; a series without validation (the
+short-series default) gets the prior alone. The prior is the same quantile of the scaled
+validation errors of the ensemble over every series of the frequency in the benchmark
+(bench/RESULTS-forecast.md: the validation windows, not the held-out futures the coverage is
+then measured on); a frequency the benchmark has no series of gets a random walk's.
 """
 
 from __future__ import annotations
@@ -20,10 +23,39 @@ from scipy.stats import norm
 
 from workers.forecast.accuracy import scale
 
-#: the prior's standard deviation in scales: sqrt(pi / 2), a random walk's
-PRIOR = math.sqrt(math.pi / 2)
-#: the prior counts as this many validation errors
-PRIOR_POINTS = 10
+#: the prior counts as this many of a series' own validation errors
+PRIOR_POINTS = 20
+#: quantiles of the scaled absolute validation errors at levels 50, 80, 90, 95 and 99 %, per
+#: season length, measured on the benchmark's validation windows (yearly, quarterly, monthly,
+#: daily series: 2,000 to 5,000 errors each)
+PRIOR_LEVELS = (50.0, 80.0, 90.0, 95.0, 99.0)
+PRIOR = {
+    1: (1.09, 2.50, 3.82, 5.43, 11.41),
+    4: (0.48, 1.13, 1.59, 2.22, 4.52),
+    12: (0.24, 0.59, 0.94, 1.52, 3.52),
+    7: (0.25, 0.56, 0.82, 1.11, 2.43),
+}
+#: a random walk's error is normal with a standard deviation of sqrt(pi / 2) mean absolute steps
+_WALK = math.sqrt(math.pi / 2)
+
+
+def _z(level: float) -> float:
+    return float(norm.ppf(0.5 + level / 200))
+
+
+def prior(level: float, season: int) -> float:
+    """The prior's half-width of the ``level`` % interval, in scales, at step 1: the measured
+    quantiles interpolated (and extrapolated) linearly in the normal quantile of the level."""
+    measured = PRIOR.get(season)
+    if measured is None:
+        return _WALK * _z(level)
+    zs = [_z(lv) for lv in PRIOR_LEVELS]
+    z = _z(level)
+    if z <= zs[0]:
+        return measured[0] * z / zs[0]
+    k = min(max(int(np.searchsorted(zs, z)) - 1, 0), len(zs) - 2)
+    slope = (measured[k + 1] - measured[k]) / (zs[k + 1] - zs[k])
+    return max(0.0, measured[k] + slope * (z - zs[k]))
 
 
 def scaled_errors(errors: list[tuple[np.ndarray, np.ndarray]], season: int) -> np.ndarray:
@@ -36,14 +68,14 @@ def scaled_errors(errors: list[tuple[np.ndarray, np.ndarray]], season: int) -> n
     return np.concatenate(out) if out else np.empty(0)
 
 
-def width(level: float, scaled: np.ndarray) -> float:
+def width(level: float, scaled: np.ndarray, season: int) -> float:
     """Half-width of the ``level`` % interval in scales (at step 1)."""
-    prior = PRIOR * float(norm.ppf(0.5 + level / 200))
+    assumed = prior(level, season)
     if len(scaled) == 0:
-        return prior
+        return assumed
     rank = min(1.0, math.ceil((len(scaled) + 1) * level / 100) / len(scaled))  # conformal correction
     measured = float(np.quantile(scaled, rank))
-    return (len(scaled) * measured + PRIOR_POINTS * prior) / (len(scaled) + PRIOR_POINTS)
+    return (len(scaled) * measured + PRIOR_POINTS * assumed) / (len(scaled) + PRIOR_POINTS)
 
 
 def bounds(
@@ -55,12 +87,12 @@ def bounds(
 ) -> tuple[dict[float, np.ndarray], dict[float, np.ndarray]]:
     """Lower and upper bounds per level (percent) around ``mean``."""
     s = scale(y, season)
-    if not math.isfinite(s) or s == 0:  # a constant series: its spread is what validation saw, else none
-        s = float(np.mean(np.abs(y))) * 1e-3 if np.any(y) else 1e-3
+    if not math.isfinite(s):  # a constant series: a sliver around it
+        s = float(np.mean(np.abs(y))) * 1e-3 or 1e-3
     steps = np.sqrt(np.arange(1, len(mean) + 1))
     scaled = scaled_errors(errors, season)
     lower, upper = {}, {}
     for level in levels:
-        half = width(level, scaled) * s * steps
+        half = width(level, scaled, season) * s * steps
         lower[level], upper[level] = mean - half, mean + half
     return lower, upper

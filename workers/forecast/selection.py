@@ -11,14 +11,15 @@ Per series:
    end, each leaving at least ``MIN_TRAIN`` points (two seasons for a seasonal series) before it.
    At every origin each member is refit in its form on the history before the origin only
    (season test and adjustment included) and forecasts the next horizon.
-4. **Candidates**: the ensemble (equal weights), the ensemble weighted by each member's
-   validation error, and each member alone; their MASE over the origins decides. A candidate
-   other than the ensemble must beat it by ``MARGIN`` to be chosen: with a few origins the
-   errors are noisy, and a combination is the safer bet unless the validation says clearly
-   otherwise.
-5. **Short series** (fewer than two origins): the default chosen in advance from the benchmark
-   (bench/RESULTS-forecast.md), the equal-weight combination of drift, AutoCES and AutoARIMA,
-   with no accuracy measured.
+4. **Candidates**: the ensemble (equal weights; a seasonal series' leaves drift out), the
+   ensemble weighted by each member's validation error, and each member alone; their MASE over
+   the origins decides. A candidate other than the ensemble must beat it by ``MARGIN`` to be
+   chosen: with a few origins the errors are noisy, and on the benchmark a combination beat a
+   per-series choice of one model unless the validation said so clearly.
+5. **Short series** (fewer than two origins): the default chosen in advance on the benchmark's
+   short series (bench/RESULTS-forecast.md), the equal-weight combination of drift, AutoCES and
+   AutoARIMA without a season (yearly data), of AutoCES, AutoARIMA and AutoETS with one; no
+   accuracy is measured.
 
 The validation errors of the chosen candidate also size its prediction intervals (intervals.py).
 """
@@ -42,26 +43,32 @@ MIN_TRAIN = 8
 #: with this many seasons of history the models fit the season themselves
 NATIVE_SEASONS = 3
 #: a candidate other than the ensemble is chosen only with a validation MASE below this
-#: fraction of the ensemble's
-MARGIN = 0.9
+#: fraction of the ensemble's (the weighted ensemble), or of that (a member alone)
+MARGIN = {"WeightedEnsemble": 0.9, "member": 0.75}
 MEMBERS = (*members.AUTOMATIC, members.DRIFT)
-#: the short-series default: measured on the benchmark's short yearly series, chosen in advance
+#: the short-series defaults, chosen in advance on the benchmark's short series: without a
+#: season (yearly data) drift, CES and ARIMA; with one, CES, ARIMA and ETS
 SHORT_DEFAULT = ("Drift", "AutoCES", "AutoARIMA")
+SHORT_DEFAULT_SEASONAL = ("AutoCES", "AutoARIMA", "AutoETS")
 ENSEMBLE = "Ensemble"
 WEIGHTED = "WeightedEnsemble"
 
 
-#: members that model the season themselves once the series has two seasons (the others see
-#: the series seasonally adjusted): seasonal CES and ARIMA fit two seasons well, seasonal ETS
-#: needs ``NATIVE_SEASONS`` (it has a state per position), Theta and drift never get one
+#: members that get the frequency's season themselves, and from how many seasons of history on:
+#: CES and ARIMA choose for themselves whether to use it (CES's season types, ARIMA's seasonal
+#: differencing test) and do well from two seasons on, so they get it whatever the seasonality
+#: test said; ETS (a state per position in the season) only once the test found one and three
+#: seasons are there. Theta and drift, and ETS before that, see the series seasonally adjusted.
 NATIVE = {"AutoCES": 2, "AutoARIMA": 2, "AutoETS": NATIVE_SEASONS}
+#: the members that decide on the season themselves
+SELF_SEASONED = ("AutoCES", "AutoARIMA")
 
 
 def member_season(name: str, n: int, season: int, seasonal: bool) -> int:
     """The season length member ``name`` is given for a series of ``n`` values (1: adjusted, or none)."""
-    if not seasonal or name not in NATIVE or n < NATIVE[name] * season:
+    if season < 2 or name not in NATIVE or n < NATIVE[name] * season:
         return 1
-    return season
+    return season if seasonal or name in SELF_SEASONED else 1
 
 
 @dataclass
@@ -149,7 +156,8 @@ def choose(y: np.ndarray, h: int, season: int, full: MemberForecasts) -> Choice:
     """Validate every candidate over the rolling origins and pick one, or take the short-series default."""
     cuts = origins(len(y), h, season, full.seasonal)
     if len(cuts) < 2:
-        weights = {k: 1.0 for k in SHORT_DEFAULT if k in full.means} or {k: 1.0 for k in full.means}
+        default = SHORT_DEFAULT_SEASONAL if season > 1 else SHORT_DEFAULT
+        weights = {k: 1.0 for k in default if k in full.means} or {k: 1.0 for k in full.means}
         return Choice(ENSEMBLE, weights, "default for short series", 0, None, None)
     windows = []
     for t in cuts:
@@ -157,13 +165,16 @@ def choose(y: np.ndarray, h: int, season: int, full: MemberForecasts) -> Choice:
         windows.append(Window(y[:t], y[t : t + h], past.means))
     names = [k for k in full.means if all(k in w.means for w in windows)]
     single = {k: _score(windows, {k: 1.0}, season) for k in names}
-    candidates: dict[str, dict[str, float]] = {ENSEMBLE: {k: 1.0 for k in names}}
+    # a seasonal series' ensemble leaves drift out: a trend line is what the others beat there
+    ensemble = [k for k in names if not (full.seasonal and k == members.DRIFT)] or names
+    candidates: dict[str, dict[str, float]] = {ENSEMBLE: {k: 1.0 for k in ensemble}}
     candidates[WEIGHTED] = {k: 1.0 / max(single[k][0], 1e-9) for k in names if math.isfinite(single[k][0])}
     candidates |= {k: {k: 1.0} for k in names}
     scored = {name: _score(windows, weights, season) for name, weights in candidates.items()}
     best = ENSEMBLE
     for name, (score, _) in scored.items():
-        if score < MARGIN * scored[ENSEMBLE][0] and score < scored[best][0]:
+        margin = MARGIN.get(name, MARGIN["member"])
+        if name != ENSEMBLE and score < margin * scored[ENSEMBLE][0] and score < scored[best][0]:
             best = name
     weights = candidates[best]
     errors = []
