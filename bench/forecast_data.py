@@ -70,9 +70,9 @@ def births() -> list[Case]:
 
 def sample(cases: list[Case], sizes: dict[str, int], seed: int = 2000) -> list[Case]:
     """Up to ``sizes[group]`` cases per group: every short one, then a seeded draw of the rest."""
-    rng = np.random.default_rng(seed)
     out = []
-    for group in FREQ:
+    for number, group in enumerate(FREQ):
+        rng = np.random.default_rng([seed, number])  # a group's sample does not depend on the others' sizes
         members = [c for c in cases if c.group == group]
         short = [c for c in members if c.short]
         rest = [c for c in members if not c.short]

@@ -173,7 +173,7 @@ def document() -> dict[str, Any]:
             },
             "/v1/forecasts/{job_id}": {
                 "get": {
-                    "summary": "A forecast or anomalies job's series: model, backtest accuracy or threshold, points",
+                    "summary": "A forecast or anomalies job's series: model, selection, accuracy or threshold, points",
                     "parameters": [
                         JOB_ID,
                         *(

@@ -73,8 +73,7 @@ def width(level: float, scaled: np.ndarray, season: int) -> float:
     assumed = prior(level, season)
     if len(scaled) == 0:
         return assumed
-    rank = min(1.0, math.ceil((len(scaled) + 1) * level / 100) / len(scaled))  # conformal correction
-    measured = float(np.quantile(scaled, rank))
+    measured = float(np.quantile(scaled, level / 100))
     return (len(scaled) * measured + PRIOR_POINTS * assumed) / (len(scaled) + PRIOR_POINTS)
 
 

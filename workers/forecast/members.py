@@ -3,9 +3,9 @@
 ``search`` runs a model's automatic choice (ETS components, ARIMA orders, Theta variant, CES
 season type) and returns its forecast with the form it chose; ``refit`` fits that form again
 on other data (a fraction of the cost of a new search: that is how the rolling origins stay
-cheap). ``season`` is the season length the model is given: the frequency's for a series with
-two or more seasons of history that passed the seasonality test, else 1 (see seasonality.py:
-the series then comes without its season). Drift is a closed form.
+cheap). ``season`` is the season length the model is given: the frequency's, or 1 for none
+(selection.member_season decides; a seasonal series then comes seasonally adjusted). Drift is a
+closed form.
 
 A model that cannot fit a series (too short for it, a numerical failure) returns None; the
 combinations go on without it.
