@@ -89,13 +89,13 @@ def test_intervals_widen_with_the_step_and_the_level_and_follow_validation_error
     mean = np.full(4, 31.0)
     _low, high = intervals.bounds(y, mean, [80.0, 95.0], [], 1)
     assert np.all(np.diff(high[80.0]) > 0) and np.all(high[95.0] > high[80.0])
-    assert high[95.0][0] - 31 == pytest.approx(5.43)  # no validation: the prior measured for yearly data
-    assert intervals.prior(80.0, 12) == pytest.approx(0.59) and 0.59 < intervals.prior(85.0, 12) < 0.94
+    assert high[95.0][0] - 31 == pytest.approx(4.97)  # no validation: the prior measured for yearly data
+    assert intervals.prior(80.0, 12) == pytest.approx(0.60) and 0.60 < intervals.prior(85.0, 12) < 1.15
     assert intervals.prior(95.0, 24) == pytest.approx(1.2533 * 1.96, rel=1e-3)  # unmeasured: a random walk's
     wide = [(y, np.full(4, 10.0) * np.sqrt(np.arange(1, 5)))] * 10  # validation errors of 10 scales
     _, wider = intervals.bounds(y, mean, [80.0], wide, 1)
-    # 40 errors of 10 scales and the prior (2.5 scales at 80 %) counted as PRIOR_POINTS errors
-    blended = (40 * 10 + intervals.PRIOR_POINTS * 2.5) / (40 + intervals.PRIOR_POINTS)
+    # 40 errors of 10 scales and the prior (2.45 scales at 80 %) counted as PRIOR_POINTS errors
+    blended = (40 * 10 + intervals.PRIOR_POINTS * 2.45) / (40 + intervals.PRIOR_POINTS)
     assert wider[80.0][0] - 31 == pytest.approx(blended)
 
 

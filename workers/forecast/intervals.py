@@ -4,14 +4,16 @@ Every validation error is put on a common scale: divided by its history's MASE s
 absolute step, at the season's lag when two seasons are there) and by the square root of its
 step ahead. The interval of a level is the forecast plus or minus that level's quantile of
 the scaled absolute errors, times the series' own scale and the step's square root: a
-conformal interval whose errors come from several origins and every step of the horizon.
+conformal interval whose errors come from every step of the horizon.
 
-A series' own validation errors are few (3 origins of a horizon), so their quantile is blended
-with a prior with the weight of ``PRIOR_POINTS`` errors; a series without validation (the
-short-series default) gets the prior alone. The prior is the same quantile of the scaled
-validation errors of the ensemble over every series of the frequency in the benchmark
-(bench/RESULTS-forecast.md: the validation windows, not the held-out futures the coverage is
-then measured on); a frequency the benchmark has no series of gets a random walk's.
+The errors are those of the latest origin, whose history is the closest to the whole series:
+earlier origins have shorter histories and larger errors, and pooling them made the intervals
+too wide (bench/RESULTS-forecast.md). A series' own errors are few (a horizon), so their
+quantile is blended with a prior with the weight of ``PRIOR_POINTS`` errors; a series without
+validation (the short-series default) gets the prior alone. The prior is the same quantile of
+the scaled errors of the ensemble at the latest origin over every series of the frequency in
+the benchmark (its validation windows, not the held-out futures the coverage is then measured
+on); a frequency the benchmark has no series of gets a random walk's.
 """
 
 from __future__ import annotations
@@ -26,14 +28,14 @@ from workers.forecast.accuracy import scale
 #: the prior counts as this many of a series' own validation errors
 PRIOR_POINTS = 20
 #: quantiles of the scaled absolute validation errors at levels 50, 80, 90, 95 and 99 %, per
-#: season length, measured on the benchmark's validation windows (yearly, quarterly, monthly,
-#: daily series: 2,000 to 5,000 errors each)
+#: season length, measured on the benchmark's validation windows at the latest origin (yearly,
+#: quarterly, monthly, daily series: 700 to 1,700 errors each)
 PRIOR_LEVELS = (50.0, 80.0, 90.0, 95.0, 99.0)
 PRIOR = {
-    1: (1.09, 2.50, 3.82, 5.43, 11.41),
-    4: (0.48, 1.13, 1.59, 2.22, 4.52),
-    12: (0.24, 0.59, 0.94, 1.52, 3.52),
-    7: (0.25, 0.56, 0.82, 1.11, 2.43),
+    1: (1.13, 2.45, 3.67, 4.97, 10.49),
+    4: (0.43, 0.96, 1.37, 1.88, 3.74),
+    12: (0.24, 0.60, 1.15, 1.98, 3.69),
+    7: (0.26, 0.61, 0.89, 1.19, 2.58),
 }
 #: a random walk's error is normal with a standard deviation of sqrt(pi / 2) mean absolute steps
 _WALK = math.sqrt(math.pi / 2)

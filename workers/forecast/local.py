@@ -116,8 +116,8 @@ def forecast_series(
         raise RuntimeError(f"no model could forecast series {series_id!r}")
     choice = selection.choose(y, h, season, full)
     mean = selection.combine(full.means, choice.weights)
-    if mean is None:  # the chosen members failed on the whole series: their ensemble without them
-        choice.weights = {k: 1.0 for k in full.means}
+    if mean is None:  # the chosen members failed on the whole series: the ensemble of the others
+        choice.model, choice.weights = selection.ENSEMBLE, {k: 1.0 for k in full.means}
         mean = selection.combine(full.means, choice.weights)
     assert mean is not None
     lower, upper = intervals.bounds(y, mean, levels, choice.errors, season)

@@ -24,7 +24,7 @@ Per series:
    AutoARIMA without a season (yearly data), of AutoCES, AutoARIMA and AutoETS with one; no
    accuracy is measured.
 
-The validation errors of the chosen candidate also size its prediction intervals (intervals.py).
+The chosen candidate's errors at the latest origin also size its prediction intervals (intervals.py).
 """
 
 from __future__ import annotations
@@ -184,11 +184,10 @@ def choose(y: np.ndarray, h: int, season: int, full: MemberForecasts) -> Choice:
         if name != ENSEMBLE and score < margin * scored[ENSEMBLE][0] and score < scored[best][0]:
             best = name
     weights = candidates[best]
-    errors = []
-    for w in windows:
-        predicted = combine(w.means, weights)
-        if predicted is not None:
-            errors.append((w.history, w.actual - predicted))
+    # the latest origin's errors size the intervals (intervals.py says why)
+    latest = windows[0]
+    predicted = combine(latest.means, weights)
+    errors = [] if predicted is None else [(latest.history, latest.actual - predicted)]
     score, sym = scored[best]
     return Choice(
         best,
