@@ -101,8 +101,8 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     artifacts_url: str = ".data/artifacts"
     #: forecast pool, local backend: processes fitting models per worker process (0 = one per core)
     forecast_n_jobs: Annotated[int, msgspec.Meta(ge=0, le=256)] = 0
-    #: statsforecast models tried on every series (chosen or ensembled per series by the holdout)
-    forecast_models: str = "AutoETS,AutoTheta"
+    #: statsforecast models combined with drift on every series (chosen or ensembled per series by validation)
+    forecast_models: str = "AutoETS,AutoTheta,AutoARIMA,AutoCES"
     #: the SQL source: database it reads (default DATABASE_URL; point it at a read-only role), limits
     forecast_sql_url: str = ""
     #: the whole query's deadline (every fetch gets what is left), and the rows and bytes it may return

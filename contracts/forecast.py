@@ -32,15 +32,21 @@ Start = Annotated[
 Horizon = Annotated[int, msgspec.Meta(ge=1, le=10_000, description="points to forecast (prediction_length)")]
 Quantile = Annotated[float, msgspec.Meta(gt=0, lt=1)]
 
-#: a fitted model needs this many points besides the held-out horizon
+#: the local backend forecasts any series of at least this many values (shorter ones get its
+#: default for short series, chosen in advance, rather than a model chosen by validation)
+MIN_LOCAL_POINTS = 3
+#: DeepAR (sagemaker backend) holds out the last horizon and trains on the rest: at least this many
 MIN_FIT_POINTS = 8
 #: anomaly scores need a model of the series: at least this many points
 MIN_ANOMALY_POINTS = 8
 
 
-def min_length(horizon: int) -> int:
-    """Shortest series a forecast of ``horizon`` points accepts: the last ``horizon`` points are
-    held out for the backtest, and what remains must be enough to fit on (at least a horizon)."""
+def min_length(horizon: int, backend: str = "local") -> int:
+    """Shortest series a forecast of ``horizon`` points accepts. The local backend forecasts from 3
+    values on; the sagemaker backend holds out the last ``horizon`` points for its backtest and
+    trains DeepAR on the rest, which must be at least a horizon (and 8 points)."""
+    if backend == "local":
+        return MIN_LOCAL_POINTS
     return horizon + max(horizon, MIN_FIT_POINTS)
 
 
@@ -161,16 +167,18 @@ class Forecast(CommandBase, tag="forecast.forecast"):
     def __post_init__(self) -> None:
         if len(set(self.quantiles)) != len(self.quantiles):
             raise ValueError("quantiles: each level may appear once")
-        if self.context_length is not None and self.context_length < MIN_FIT_POINTS and self.backend == "local":
-            raise ValueError(f"context_length: the local backend needs at least {MIN_FIT_POINTS} points to fit on")
+        if self.context_length is not None and self.context_length < MIN_LOCAL_POINTS and self.backend == "local":
+            raise ValueError(f"context_length: the local backend needs at least {MIN_LOCAL_POINTS} points to fit on")
         if isinstance(self.source, InlineSource):
-            need = min_length(self.prediction_length)
+            need = min_length(self.prediction_length, self.backend)
+            h = self.prediction_length
+            why = "a forecast needs" if self.backend == "local" else f"a horizon of {h} on the sagemaker backend needs"
+            held = "" if self.backend == "local" else f" (the last {h} are held out to measure accuracy)"
             for index, series in enumerate(self.source.series):
                 if len(series.values) < need:
                     raise ValueError(
                         f"source: series {series.series_id!r} (series[{index}]) has {len(series.values)} values;"
-                        f" a horizon of {self.prediction_length} needs at least {need} (the last"
-                        f" {self.prediction_length} are held out to measure accuracy)"
+                        f" {why} at least {need}{held}"
                     )
                 try:
                     check_span(series.start_time, series.freq, len(series.values) + self.prediction_length)

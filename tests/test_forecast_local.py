@@ -15,6 +15,10 @@ import pytest
 from tests.support import Proc, start_worker, wait_status
 
 TIMEOUT = 180  # the first job may wait for the worker to import statsforecast
+MODELS = {"Ensemble", "WeightedEnsemble", "AutoETS", "AutoTheta", "AutoARIMA", "AutoCES", "Drift"}
+#: README.md's example: two years of monthly visits, peaks in July and August
+README_VISITS = [112, 118, 132, 129, 121, 135, 148, 148, 136, 119, 104, 118]
+README_VISITS += [115, 126, 141, 135, 125, 149, 170, 170, 158, 133, 114, 140]
 
 
 @pytest.fixture(scope="module")
@@ -66,8 +70,12 @@ def test_inline_series_are_forecast_with_quantiles_backtest_accuracy_and_stored_
     assert result["backend"] == "local" and result["series"] == 2 and result["horizon"] == 6
     assert result["results"] == f"/v1/forecasts/{job_id}"
     assert sum(result["models"].values()) == 2
+    assert result["selection"] == {"cross-validation": 2}
     for item in result["per_series"]:
-        assert item["model"] in {"AutoETS", "AutoTheta", "Ensemble"}
+        assert item["model"] in MODELS
+        # 48 and 60 months, horizon 6: three origins, 6 points each, validate the choice
+        assert item["selection"] == "cross-validation over 3 origins" and item["validated_points"] == 18
+        assert sum(item["weights"].values()) == pytest.approx(1, abs=1e-3)
         # a seasonal series with a trend: a fitted model does far better than the naive scale
         assert 0 < item["mase"] < 2 and 0 < item["smape"] < 20
     assert row["progress"]["percent"] == 100.0
@@ -77,6 +85,7 @@ def test_inline_series_are_forecast_with_quantiles_backtest_accuracy_and_stored_
     assert [s["series_id"] for s in body["series"]] == ["north", "south"]
     north = body["series"][0]
     assert north["accuracy"]["mase"] == result["per_series"][0]["mase"]
+    assert north["accuracy"]["validated_points"] == 18 and north["selection"] == "cross-validation over 3 origins"
     stamps = [p["ts"] for p in north["forecast"]]
     assert stamps == [f"2025-{m:02d}-01T00:00:00Z" for m in range(1, 7)]  # the 6 months after Dec 2024
     for point in north["forecast"]:
@@ -169,7 +178,7 @@ DAYS = "generate_series('2024-01-01'::date, '2024-02-29', '1 day') d"
             "missing timestamps for frequency 'D': 2024-01-10T00:00:00Z",
         ),
         ("SELECT 'x', '2024-01-01'::date + (g * 2), 1 FROM generate_series(0, 30) g", "missing timestamps"),
-        (f"SELECT 'x', d::date, 1 FROM {DAYS} WHERE d < '2024-01-11'", "has 10 values; a horizon of 7"),
+        (f"SELECT 'x', d::date, 1 FROM {DAYS} WHERE d < '2024-01-03'", "has 2 values; a forecast needs at least 3"),
         ("SELECT * FROM no_such_table", "source.query failed"),
     ],
 )
@@ -210,11 +219,12 @@ def test_missing_values_fail_the_local_backend_with_the_timestamp(
         ({"series": {"start": "last tuesday"}}, "$.source.series[0].start", "regex"),
         ({"series": {"start": "2024-02-30"}}, "$.source.series[0].start", "not an ISO 8601 date"),
         ({"series": {"values": [1, "two", 3]}}, "$.source.series[0].values[1]", "Expected `float | null`"),
-        ({"prediction_length": 20}, "$.source", "has 30 values; a horizon of 20 needs at least 40"),
+        ({"series": {"values": [1.0, 2.0]}}, "$.source", "has 2 values; a forecast needs at least 3"),
+        ({"backend": "sagemaker", "prediction_length": 20}, "$.source", "a horizon of 20 on the sagemaker backend"),
         ({"quantiles": [0.5, 1.5]}, "$.quantiles[1]", "< 1.0"),
         ({"quantiles": [0.9, 0.9]}, "$.quantiles", "each level may appear once"),
         ({"backend": "gpu"}, "$.backend", "Invalid enum value 'gpu'"),
-        ({"context_length": 3}, "$.context_length", "at least 8"),
+        ({"context_length": 2}, "$.context_length", "at least 3"),
     ],
 )
 def test_what_needs_no_data_is_refused_at_the_ingress(
@@ -227,6 +237,49 @@ def test_what_needs_no_data_is_refused_at_the_ingress(
     assert response.status_code == 422, response.text
     detail = response.json()["detail"]
     assert detail["path"] == path and fragment in detail["message"]
+
+
+def test_the_readme_example_keeps_its_july_and_august_peaks(
+    client: httpx.Client, stack: dict[str, str], forecast_worker: Proc
+) -> None:
+    """24 months: too short to validate on two seasons, long enough to find the season in."""
+    series = [{"series_id": "visits", "start": "2024-01-01", "freq": "MS", "values": README_VISITS}]
+    command = {"type": "forecast.forecast", "source": {"kind": "inline", "series": series}, "prediction_length": 12}
+    job_id = submit(client, command)
+    (item,) = finished(stack, job_id)["result"]["per_series"]
+    assert item["selection"] == "default for short series" and item["validated_points"] == 0
+    assert item["mase"] is None and item["smape"] is None  # nothing was measured: none is invented
+    (forecast,) = client.get(f"/v1/forecasts/{job_id}").json()["series"]
+    means = {p["ts"][:7]: p["mean"] for p in forecast["forecast"]}
+    assert sorted(means, key=means.get)[-2:] in (["2026-07", "2026-08"], ["2026-08", "2026-07"])
+    assert means["2026-07"] > 1.15 * means["2026-01"]  # a peak, not a flat line with a wobble
+
+
+@pytest.mark.parametrize(
+    ("freq", "values", "horizon"),
+    [("YS", [10.0, 12.0, 11.0], 6), ("QS", [5.0, 7.0, 6.0, 8.0, 7.5, 9.0, 8.0, 10.0, 9.5, 11.0], 8)],
+)
+def test_short_series_are_forecast_with_the_default_and_no_invented_accuracy(
+    client: httpx.Client, stack: dict[str, str], forecast_worker: Proc, freq: str, values: list[float], horizon: int
+) -> None:
+    series = [{"series_id": "short", "start": "2020-01-01", "freq": freq, "values": values}]
+    command = {
+        "type": "forecast.forecast",
+        "source": {"kind": "inline", "series": series},
+        "prediction_length": horizon,
+        "quantiles": [0.1, 0.5, 0.9],
+    }
+    job_id = submit(client, command)
+    result = finished(stack, job_id)["result"]
+    assert result["accuracy"] == {"mase": None, "smape": None, "series_measured": 0}
+    (item,) = result["per_series"]
+    assert item["selection"] == "default for short series" and item["model"] == "Ensemble"
+    (served,) = client.get(f"/v1/forecasts/{job_id}").json()["series"]
+    assert len(served["forecast"]) == horizon and served["accuracy"]["validated_points"] == 0
+    for point in served["forecast"]:
+        q = point["quantiles"]
+        assert q["0.1"] < point["mean"] < q["0.9"]
+        assert min(values) / 2 < point["mean"] < max(values) * 2  # a forecast of this series, not of nothing
 
 
 def test_anomalies_are_scored_flagged_and_served(

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from bus.errors import PermanentError
-from workers.forecast import results, sources
+from workers.forecast import accuracy, intervals, results, seasonality, selection, sources
 from workers.forecast.frames import from_rows
 
 
@@ -57,3 +58,50 @@ def test_gooddatas_own_layout_has_the_dates_across_and_a_row_per_metric() -> Non
     series = {s.series_id: s for s in from_rows(sources.parse_export(csv.encode(), "MS"), "MS", "the export")}
     assert series["Active Customers"].values.tolist() == [60.0, 51.0, 60.0]
     assert str(series["Revenue"].start.date()) == "2025-04-01"
+
+
+#: README.md's example: two years of monthly visits, peaks in July and August
+VISITS = [112, 118, 132, 129, 121, 135, 148, 148, 136, 119, 104, 118]
+VISITS += [115, 126, 141, 135, 125, 149, 170, 170, 158, 133, 114, 140]
+
+
+def test_two_years_of_a_monthly_season_are_found_and_a_random_walk_mostly_is_not() -> None:
+    found = seasonality.decompose(np.array(VISITS, dtype=float), 12)
+    assert found is not None and found.multiplicative
+    assert set(np.argsort(found.indices)[-2:]) == {6, 7}  # July and August, counted from January
+    adjusted = found.remove(np.array(VISITS, dtype=float))
+    assert np.allclose(found.restore(adjusted, 0), VISITS)
+    rng = np.random.default_rng(3)
+    walks = [seasonality.is_seasonal(np.cumsum(rng.normal(size=48)) + 50, 12) for _ in range(200)]
+    assert sum(walks) < 40  # the tests' levels: 10 % and 1 %, a few more for a random walk
+    assert not seasonality.is_seasonal(np.array(VISITS[:23], dtype=float), 12)  # not two full seasons
+
+
+def test_origins_are_a_horizon_apart_and_leave_enough_history() -> None:
+    assert selection.origins(60, 6, 12, seasonal=True) == [54, 48, 42]
+    assert selection.origins(30, 6, 12, seasonal=True) == [24]  # two seasons before each: one origin only
+    assert selection.origins(20, 6, 1, seasonal=False) == [14, 8]
+    assert selection.origins(10, 6, 1, seasonal=False) == []
+
+
+def test_intervals_widen_with_the_step_and_the_level_and_follow_validation_errors() -> None:
+    y = np.arange(1.0, 31.0)  # scale 1
+    mean = np.full(4, 31.0)
+    _low, high = intervals.bounds(y, mean, [80.0, 95.0], [], 1)
+    assert np.all(np.diff(high[80.0]) > 0) and np.all(high[95.0] > high[80.0])
+    assert high[95.0][0] - 31 == pytest.approx(4.97)  # no validation: the prior measured for yearly data
+    assert intervals.prior(80.0, 12) == pytest.approx(0.60) and 0.60 < intervals.prior(85.0, 12) < 1.15
+    assert intervals.prior(95.0, 24) == pytest.approx(1.2533 * 1.96, rel=1e-3)  # unmeasured: a random walk's
+    wide = [(y, np.full(4, 10.0) * np.sqrt(np.arange(1, 5)))] * 10  # validation errors of 10 scales
+    _, wider = intervals.bounds(y, mean, [80.0], wide, 1)
+    # 40 errors of 10 scales and the prior (2.45 scales at 80 %) counted as PRIOR_POINTS errors
+    blended = (40 * 10 + intervals.PRIOR_POINTS * 2.45) / (40 + intervals.PRIOR_POINTS)
+    assert wider[80.0][0] - 31 == pytest.approx(blended)
+
+
+def test_mase_is_scaled_by_the_seasonal_naive_error_of_the_history() -> None:
+    history = np.array([1.0, 3.0, 1.0, 3.0, 1.0, 3.0])
+    assert accuracy.scale(history, 4) == 2.0  # lag 1: the history does not hold two seasons of 4
+    assert np.isnan(accuracy.scale(history, 2))  # lag 2: seasonal naive is exact, no scale
+    assert accuracy.mase(history, np.array([2.0]), np.array([3.0]), 1) == 0.5
+    assert np.isnan(accuracy.mase(np.ones(5), np.array([1.0]), np.array([2.0]), 1))

@@ -85,7 +85,7 @@ def test_a_command_with_nested_objects_and_arrays(page: Any) -> None:
     # an array of objects starts with the one row it needs; another can be added
     field(page, "$.source.series[0].start").fill("2024-01-01")
     field(page, "$.source.series[0].freq").select_option(label="D")
-    # a horizon of 3 needs at least 11 points: newlines and commas both separate them
+    # newlines and commas both separate the values
     field(page, "$.source.series[0].values").fill("1\n2.5\n" + ", ".join(str(v) for v in range(3, 13)))
     field(page, "$.source.series[0].series_id").fill("sales")
     page.click("text=Add series")

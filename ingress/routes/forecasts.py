@@ -1,7 +1,8 @@
 """The forecast pool's results and the cancellation of its SageMaker runs.
 
-GET /v1/forecasts/{job_id}: the job's status and, once it succeeded, its series (model,
-backtest accuracy or anomaly threshold) with their points, a page of series at a time.
+GET /v1/forecasts/{job_id}: the job's status and, once it succeeded, its series (model, how it
+was chosen, its measured accuracy, or the anomaly threshold) with their points, a page of series
+at a time.
 POST /v1/forecasts/{job_id}/cancel: a queued job is cancelled at once; a running SageMaker
 job stops at its next step (training job stopped, endpoint deleted) and ends ``cancelled``;
 any other running or retrying one as ``POST /v1/jobs/{job_id}/cancel`` does it.
@@ -100,7 +101,9 @@ async def forecast_body(state: State, job: Job, q: Mapping[str, str], limit: int
     for s in series:
         item = {"series_id": s["series_id"], "backend": s["backend"], "model": s["model"], "points_seen": s["points"]}
         if s["kind"] == "forecast":
-            item |= {"accuracy": {"mase": s["mase"], "smape": s["smape"]}, "forecast": by_series[s["series_id"]]}
+            accuracy = {"mase": s["mase"], "smape": s["smape"], "validated_points": s["validated_points"]}
+            item |= {"selection": s["selection"], "weights": s["weights"], "accuracy": accuracy}
+            item["forecast"] = by_series[s["series_id"]]
         else:
             item |= {"threshold": s["threshold"], "anomalies": s["anomalies"], "scores": by_series[s["series_id"]]}
         body["series"].append(item)

@@ -265,7 +265,7 @@ def _forecasts() -> dict[str, Any]:
         "/v1/forecasts/{job_id}": {
             "get": {
                 "operationId": "getForecast",
-                "summary": "A forecast or anomalies job's series: model, backtest accuracy or threshold, points",
+                "summary": "A forecast or anomalies job's series: model, selection, accuracy or threshold, points",
                 "parameters": [
                     JOB_ID,
                     _query("series_id", _text()),

@@ -121,6 +121,7 @@ async def forecast_data(request: Request) -> Response:
                 {"t": p["ts"].timestamp(), "mean": p["mean"], "quantiles": p["quantiles"] or {}} for p in points
             ]
             chart["accuracy"] = item["accuracy"]
+            chart["selection"] = item["selection"]
         else:
             chart["scores"] = [
                 {

@@ -4,7 +4,8 @@
 CREATE TEMP TABLE staged_series (LIKE forecast_series) ON COMMIT DROP;
 
 -- name: copy_series
-COPY staged_series (job_id, series_id, kind, backend, model, points, mase, smape, threshold, anomalies) FROM STDIN;
+COPY staged_series (job_id, series_id, kind, backend, model, points, mase, smape, threshold, anomalies, selection,
+                    validated_points, weights) FROM STDIN;
 
 -- name: upsert_series
 -- A redelivered job writes the same keys: the later write wins.
@@ -12,7 +13,8 @@ INSERT INTO forecast_series SELECT * FROM staged_series
 ON CONFLICT (job_id, series_id) DO UPDATE
    SET kind = EXCLUDED.kind, backend = EXCLUDED.backend, model = EXCLUDED.model, points = EXCLUDED.points,
        mase = EXCLUDED.mase, smape = EXCLUDED.smape, threshold = EXCLUDED.threshold,
-       anomalies = EXCLUDED.anomalies;
+       anomalies = EXCLUDED.anomalies, selection = EXCLUDED.selection,
+       validated_points = EXCLUDED.validated_points, weights = EXCLUDED.weights;
 
 -- name: stage_forecasts
 CREATE TEMP TABLE staged_forecasts (LIKE forecasts) ON COMMIT DROP;

@@ -1,19 +1,24 @@
-"""Forecast accuracy on a holdout: MASE and sMAPE (the M4 competition's definitions)."""
+"""Forecast accuracy on held-out points: MASE and sMAPE (the M4 competition's definitions)."""
 
 from __future__ import annotations
 
 import numpy as np
 
 
-def mase(history: np.ndarray, actual: np.ndarray, predicted: np.ndarray, season: int) -> float:
-    """Mean absolute error over the in-sample mean absolute error of the seasonal naive
-    forecast (lag ``season``; lag 1 when the history is shorter than two seasons).
-    1.0 means as good as seasonal naive in sample; NaN when the history is constant."""
+def scale(history: np.ndarray, season: int) -> float:
+    """MASE's denominator: the in-sample mean absolute error of the seasonal naive forecast
+    (lag ``season``; lag 1 when the history is shorter than two seasons); NaN when constant."""
     lag = season if season > 1 and len(history) > 2 * season else 1
-    scale = np.mean(np.abs(history[lag:] - history[:-lag])) if len(history) > lag else np.nan
-    if not np.isfinite(scale) or scale == 0:
+    if len(history) <= lag:
         return float("nan")
-    return float(np.mean(np.abs(actual - predicted)) / scale)
+    s = float(np.mean(np.abs(history[lag:] - history[:-lag])))
+    return s if np.isfinite(s) and s > 0 else float("nan")
+
+
+def mase(history: np.ndarray, actual: np.ndarray, predicted: np.ndarray, season: int) -> float:
+    """Mean absolute error over ``scale(history, season)``: 1.0 means as good as seasonal naive
+    in sample; NaN when the history is constant."""
+    return float(np.mean(np.abs(actual - predicted)) / scale(history, season))
 
 
 def smape(actual: np.ndarray, predicted: np.ndarray) -> float:

@@ -20,10 +20,9 @@ def configured_models() -> tuple[str, ...]:
     return names
 
 
-def season(series: SeriesData, fit_points: int) -> int:
-    """The frequency's season when the fit sees two of them, else none."""
-    m = frames.SEASON[series.freq]
-    return m if fit_points >= 2 * m else 1
+def season(series: SeriesData) -> int:
+    """The frequency's season length (the fit decides per series whether the data has it)."""
+    return frames.SEASON[series.freq]
 
 
 def _reporter(job: JobContext, total: int, start: float, span: float) -> Any:
@@ -33,11 +32,17 @@ def _reporter(job: JobContext, total: int, start: float, span: float) -> Any:
     return report
 
 
-def _batches(series: list[SeriesData], fit_points: Any) -> list[tuple[int, list[int]]]:
+def anomaly_season(series: SeriesData) -> int:
+    """AutoETS scores a season it sees twice; a shorter series is scored without one."""
+    m = frames.SEASON[series.freq]
+    return m if len(series) >= 2 * m else 1
+
+
+def _batches(series: list[SeriesData], season_of: Any = season) -> list[tuple[int, list[int]]]:
     """(season, series indexes) chunks: one season per chunk, sized for the pool."""
     by_season: dict[int, list[int]] = {}
     for i, s in enumerate(series):
-        by_season.setdefault(season(s, fit_points(s)), []).append(i)
+        by_season.setdefault(season_of(s), []).append(i)
     out = []
     for m, indexes in by_season.items():
         for part in local.chunks(len(indexes)):
@@ -53,11 +58,10 @@ def fit_forecasts(
     progress: Any = lambda done: None,
     models: tuple[str, ...] | None = None,
 ) -> list[local.SeriesForecast]:
-    """Backtest, choose and forecast every series in the fitting processes (the bench calls this too)."""
+    """Validate, choose and forecast every series in the fitting processes (the bench calls this too)."""
     h = horizon
-    keep = (context_length + h) if context_length else None
-    values = [s.values[-keep:] if keep else s.values for s in series]
-    batches = _batches(series, lambda s: min(len(s), keep or len(s)) - h)
+    values = [s.values[-context_length:] if context_length else s.values for s in series]
+    batches = _batches(series)
     levels = results.levels(quantiles)
     names = models or configured_models()
     tasks = [
@@ -72,8 +76,7 @@ def run_forecast(command: forecast.Forecast, job: JobContext) -> dict[str, Any]:
     series = sources.load(command.source)
     h = command.prediction_length
     frames.require_complete(series)
-    need = forecast.min_length(h)
-    frames.require_length(series, need, f"a horizon of {h} (the last {h} values are held out for the backtest)")
+    frames.require_length(series, forecast.min_length(h), "a forecast")
     configured_models()  # a bad FORECAST_MODELS fails before any fitting
     report = _reporter(job, len(series), 5, 85)
     fitted = fit_forecasts(series, h, command.quantiles, command.context_length, report)
@@ -82,7 +85,20 @@ def run_forecast(command: forecast.Forecast, job: JobContext) -> dict[str, Any]:
     rows, points = [], []
     for f in sorted(fitted, key=lambda f: f.series_id):
         s = by_id[f.series_id]
-        rows.append(store.SeriesRow(f.series_id, "forecast", "local", f.model, len(s), mase=f.mase, smape=f.smape))
+        rows.append(
+            store.SeriesRow(
+                f.series_id,
+                "forecast",
+                "local",
+                f.model,
+                len(s),
+                mase=f.mase,
+                smape=f.smape,
+                selection=f.selection,
+                validated_points=f.validated_points,
+                weights=f.weights,
+            )
+        )
         quantiles = results.quantile_values(command.quantiles, f.mean, f.lower, f.upper)
         for ts, mean, q in zip(s.future(h), f.mean, quantiles, strict=True):
             points.append((f.series_id, ts.to_pydatetime(), float(mean), q))
@@ -95,7 +111,7 @@ def run_anomalies(command: forecast.Anomalies, job: JobContext) -> dict[str, Any
     series = sources.load(command.source)
     frames.require_complete(series)
     frames.require_length(series, forecast.MIN_ANOMALY_POINTS, "anomaly scoring")
-    batches = _batches(series, len)
+    batches = _batches(series, anomaly_season)
     tasks = [
         local.AnomalyTask([series[i].series_id for i in idx], [series[i].values for i in idx], m) for m, idx in batches
     ]

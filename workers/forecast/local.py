@@ -1,15 +1,17 @@
-"""The local backend: statsforecast models, fitted in a pool of processes.
+"""The local backend: statsforecast models and drift, combined, fitted in a pool of processes.
 
-Forecast, per series:
+Forecast, per series (selection.py has the details):
 
-1. hold out the last ``horizon`` points; fit every configured model (AutoETS and
-   AutoTheta by default) on the rest and forecast the holdout;
-2. score each model, and their mean (the ensemble), by MASE on the holdout and keep
-   the best: that is the series' model, and its holdout MASE and sMAPE are the
-   backtest accuracy the job reports;
-3. refit the kept model(s) on the whole series, in the form the backtest chose (ETS
-   components, Theta variant: a fraction of the cost of a new search), and forecast the
-   horizon with prediction intervals for the requested quantiles.
+1. the season: the frequency's, when the series passes the seasonality test;
+2. every member (AutoETS, AutoTheta, AutoARIMA, AutoCES: ``FORECAST_MODELS``; and drift)
+   searches its form on the whole series and forecasts the horizon;
+3. where the history allows two or more origins, rolling-origin cross-validation: each member is
+   refit in its form before every origin and forecasts the horizon after it; the ensemble, the
+   ensemble weighted by validation error and each member alone are scored by MASE over the
+   origins, and the winner is the series' model (the ensemble unless another is clearly better).
+   Its validation MASE and sMAPE are the accuracy the job reports, with how many points
+   validated it. A shorter series gets the default chosen in advance and no accuracy;
+4. prediction intervals from the chosen forecast's validation errors (intervals.py).
 
 Anomalies, per series: the in-sample one-step-ahead residuals of AutoETS are the scores.
 
@@ -36,11 +38,10 @@ from typing import Any
 import numpy as np
 
 from bus import settings
-from workers.forecast.accuracy import mase, smape
+from workers.forecast import intervals, members, selection
 
 log = logging.getLogger(__name__)
-MODELS = ("AutoETS", "AutoTheta", "AutoARIMA", "AutoCES")
-ENSEMBLE = "Ensemble"
+MODELS = members.AUTOMATIC
 
 
 # --- what travels to the fitting processes and back (picklable) -------------------------
@@ -51,18 +52,21 @@ class ForecastTask:
     series_ids: list[str]
     values: list[np.ndarray]
     horizon: int
-    season: int
+    season: int  # the frequency's season length (1: none)
     levels: list[float]  # interval levels in percent, e.g. [95.0]
-    models: tuple[str, ...]
+    models: tuple[str, ...]  # statsforecast members; drift is always one
 
 
 @dataclass
 class SeriesForecast:
     series_id: str
-    model: str
-    mase: float
-    smape: float
+    model: str  # Ensemble, WeightedEnsemble or a member's name
+    selection: str  # "cross-validation over N origins" | "default for short series"
+    validated_points: int  # forecast points the accuracy was measured on (0: none)
+    mase: float | None  # on the validation points; None when none were measured
+    smape: float | None
     mean: np.ndarray
+    weights: dict[str, float] = field(default_factory=dict)  # member -> weight (sums to 1)
     lower: dict[float, np.ndarray] = field(default_factory=dict)  # level -> bound
     upper: dict[float, np.ndarray] = field(default_factory=dict)
 
@@ -83,32 +87,10 @@ class SeriesScores:
 # --- the fitting itself (runs in a pool process) -----------------------------------------
 
 
-def _model(name: str, season: int, spec: tuple[Any, ...] = ()) -> Any:
-    """The model class ``name``; with ``spec``, fixed to the form the backtest selected."""
+def _model(name: str, season: int) -> Any:
     from statsforecast import models
 
-    options: dict[str, Any] = {}
-    if name == "AutoETS" and spec:
-        options = {"model": spec[0], "damped": spec[1]}
-    elif name == "AutoTheta" and spec:
-        options = {"model": spec[0]}
-    return getattr(models, name)(season_length=season, alias=name, **options)
-
-
-def _spec(name: str, fitted: Any) -> tuple[Any, ...]:
-    """The form an automatic model chose (ETS components, Theta variant); () to search again.
-
-    Refitting the chosen form on the whole series costs a fraction of a new search, and the
-    form is the one that the backtest measured."""
-    try:
-        if name == "AutoETS":
-            error, trend, season = fitted.model_["method"][4:-1].split(",")
-            return (error + trend[0] + season, trend.endswith("d"))
-        if name == "AutoTheta":
-            return (str(fitted.model_["modeltype"]),)
-    except (AttributeError, KeyError, TypeError, ValueError):
-        pass
-    return ()
+    return getattr(models, name)(season_length=season, alias=name)
 
 
 def _frame(values: Sequence[np.ndarray], cut: int = 0) -> Any:
@@ -125,93 +107,42 @@ def _frame(values: Sequence[np.ndarray], cut: int = 0) -> Any:
     )
 
 
-def _fit(name: str, season: int, frame: Any, horizon: int, levels: list[float], spec: tuple[Any, ...] = ()) -> Any:
-    from statsforecast import StatsForecast
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        sf = StatsForecast(models=[_model(name, season, spec)], freq=1, n_jobs=1)
-        return sf.forecast(df=frame, h=horizon, level=levels or None)
-
-
-def _backtest(names: Sequence[str], season: int, frame: Any, horizon: int) -> tuple[Any, list[list[tuple[Any, ...]]]]:
-    """Holdout forecasts of every model, and the form each model chose per series."""
-    from statsforecast import StatsForecast
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        sf = StatsForecast(models=[_model(n, season) for n in names], freq=1, n_jobs=1)
-        sf.fit(df=frame)
-        held = sf.predict(h=horizon)
-    specs = [[_spec(n, sf.fitted_[i, j]) for j, n in enumerate(names)] for i in range(sf.fitted_.shape[0])]
-    return held, specs
-
-
-def _by_series(result: Any, column: str, count: int, horizon: int) -> np.ndarray:
-    """Column of a forecast frame as a (series, horizon) array, series in frame order."""
-    return result[column].to_numpy(dtype=np.float64).reshape(count, horizon)
+def forecast_series(
+    series_id: str, y: np.ndarray, h: int, season: int, levels: list[float], models: Sequence[str]
+) -> SeriesForecast:
+    names = [*models, members.DRIFT]
+    full = selection.forecast_members(y, h, season, names)
+    if not full.means:  # drift always forecasts: only a broken series gets here
+        raise RuntimeError(f"no model could forecast series {series_id!r}")
+    choice = selection.choose(y, h, season, full)
+    mean = selection.combine(full.means, choice.weights)
+    if mean is None:  # the chosen members failed on the whole series: the ensemble of the others
+        choice.model, choice.weights = selection.ENSEMBLE, {k: 1.0 for k in full.means}
+        mean = selection.combine(full.means, choice.weights)
+    assert mean is not None
+    lower, upper = intervals.bounds(y, mean, levels, choice.errors, season)
+    total = sum(w for k, w in choice.weights.items() if k in full.means)
+    return SeriesForecast(
+        series_id=series_id,
+        model=choice.model,
+        selection=choice.selection,
+        validated_points=choice.validated_points,
+        mase=choice.mase,
+        smape=choice.smape,
+        mean=mean,
+        weights={k: round(w / total, 4) for k, w in choice.weights.items() if k in full.means},
+        lower=lower,
+        upper=upper,
+    )
 
 
 def forecast_chunk(task: ForecastTask) -> list[SeriesForecast]:
-    h, n = task.horizon, len(task.values)
-    models = list(task.models)
-    # 1-2: backtest every model and the ensemble on the last horizon, keep the best per series
-    held, specs = _backtest(models, task.season, _frame(task.values, cut=h), h)
-    predictions = {m: _by_series(held, m, n, h) for m in models}
-    if len(models) > 1:
-        predictions[ENSEMBLE] = np.mean([predictions[m] for m in models], axis=0)
-    chosen: list[tuple[str, float, float]] = []
-    for i, y in enumerate(task.values):
-        history, actual = y[:-h], y[-h:]
-        scored = []
-        for name, predicted in predictions.items():
-            p = predicted[i]
-            if not np.all(np.isfinite(p)):
-                continue
-            error = mase(history, actual, p, task.season)
-            # a constant history has no MASE scale: rank by sMAPE instead
-            rank = error if math.isfinite(error) else smape(actual, p) + 1e6
-            scored.append((rank, name != ENSEMBLE, name, error, smape(actual, p)))
-        if not scored:
-            raise RuntimeError(f"no model could forecast series {task.series_ids[i]!r}")
-        _, _, name, error, sym = min(scored)
-        chosen.append((name, error, sym))
-
-    # 3: refit what was kept on the whole series, with intervals
-    final: dict[str, dict[int, tuple[np.ndarray, dict[float, np.ndarray], dict[float, np.ndarray]]]] = {}
-    for j, m in enumerate(models):
-        final[m] = {}
-        groups: dict[tuple[Any, ...], list[int]] = {}
-        for i, (name, _, _) in enumerate(chosen):
-            if name in (m, ENSEMBLE):
-                groups.setdefault(specs[i][j], []).append(i)
-        for spec, rows in groups.items():
-            frame = _frame([task.values[i] for i in rows])
-            try:
-                fitted = _fit(m, task.season, frame, h, task.levels, spec)
-            except Exception:  # noqa: BLE001 - the form does not fit the whole series: search again
-                fitted = _fit(m, task.season, frame, h, task.levels)
-            mean = _by_series(fitted, m, len(rows), h)
-            lower = {lv: _by_series(fitted, f"{m}-lo-{lv}", len(rows), h) for lv in task.levels}
-            upper = {lv: _by_series(fitted, f"{m}-hi-{lv}", len(rows), h) for lv in task.levels}
-            for k, i in enumerate(rows):
-                final[m][i] = (mean[k], {lv: lower[lv][k] for lv in lower}, {lv: upper[lv][k] for lv in upper})
-
-    out = []
-    for i, (name, error, sym) in enumerate(chosen):
-        parts = [final[m][i] for m in models if name in (m, ENSEMBLE)]
-        out.append(
-            SeriesForecast(
-                series_id=task.series_ids[i],
-                model=name,
-                mase=error,
-                smape=sym,
-                mean=np.mean([p[0] for p in parts], axis=0),
-                lower={lv: np.mean([p[1][lv] for p in parts], axis=0) for lv in task.levels},
-                upper={lv: np.mean([p[2][lv] for p in parts], axis=0) for lv in task.levels},
-            )
-        )
-    return out
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return [
+            forecast_series(sid, y, task.horizon, task.season, task.levels, task.models)
+            for sid, y in zip(task.series_ids, task.values, strict=True)
+        ]
 
 
 def anomaly_chunk(task: AnomalyTask) -> list[SeriesScores]:
@@ -235,7 +166,8 @@ def anomaly_chunk(task: AnomalyTask) -> list[SeriesScores]:
 def _warm() -> bool:
     """First fits pay for imports and compilation: do it before a job needs it."""
     values = [100 + 10 * np.sin(np.arange(48) * np.pi / 6) + np.arange(48) * 0.1]
-    forecast_chunk(ForecastTask(["warm"], values, 4, 12, [80.0], MODELS[:2]))
+    forecast_chunk(ForecastTask(["warm"], values, 4, 12, [80.0], MODELS))
+    forecast_chunk(ForecastTask(["warm"], [values[0][:20]], 4, 1, [80.0], MODELS))
     anomaly_chunk(AnomalyTask(["warm"], values, 12))
     return True
 

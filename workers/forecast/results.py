@@ -48,6 +48,23 @@ def _mean(values: list[float | None]) -> float | None:
     return float(np.mean(finite_values)) if finite_values else None
 
 
+def _kind(selection: str | None) -> str:
+    """ "cross-validation over 3 origins" -> "cross-validation" (the job's tally)."""
+    return (selection or "holdout").split(" over ")[0]
+
+
+def _series(r: SeriesRow) -> dict[str, Any]:
+    item: dict[str, Any] = {
+        "series_id": r.series_id,
+        "model": r.model,
+        "mase": finite(r.mase),
+        "smape": finite(r.smape),
+    }
+    if r.selection is not None:
+        item |= {"selection": r.selection, "validated_points": r.validated_points, "weights": r.weights}
+    return item
+
+
 def forecast_result(
     job_id: str, backend: str, horizon: int, quantiles: list[float], rows: list[SeriesRow]
 ) -> dict[str, Any]:
@@ -56,13 +73,16 @@ def forecast_result(
         "series": len(rows),
         "horizon": horizon,
         "quantiles": sorted(quantiles),
-        # the backtest: each series' model on a holdout of its last `horizon` points, averaged over series
-        "accuracy": {"mase": _mean([r.mase for r in rows]), "smape": _mean([r.smape for r in rows])},
+        # measured on points the series' model did not see (local: its validation; sagemaker: the
+        # held-out last horizon), averaged over the series where something was measured
+        "accuracy": {
+            "mase": _mean([r.mase for r in rows]),
+            "smape": _mean([r.smape for r in rows]),
+            "series_measured": sum(1 for r in rows if finite(r.mase) is not None or finite(r.smape) is not None),
+        },
         "models": dict(collections.Counter(r.model for r in rows).most_common()),
-        "per_series": [
-            {"series_id": r.series_id, "model": r.model, "mase": finite(r.mase), "smape": finite(r.smape)}
-            for r in rows[:RESULT_SERIES]
-        ],
+        "selection": dict(collections.Counter(_kind(r.selection) for r in rows).most_common()),
+        "per_series": [_series(r) for r in rows[:RESULT_SERIES]],
         "per_series_truncated": len(rows) > RESULT_SERIES,
         "results": f"/v1/forecasts/{job_id}",
     }

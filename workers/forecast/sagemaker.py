@@ -208,7 +208,9 @@ def _start(algorithm: str, command: Any, job: JobContext, previous: runs.Run | N
     series = sources.load(command.source)
     if algorithm == "deepar":
         h = command.prediction_length
-        frames.require_length(series, forecast.min_length(h), f"a horizon of {h} (the last {h} values are held out)")
+        frames.require_length(
+            series, forecast.min_length(h, "sagemaker"), f"a horizon of {h} (the last {h} values are held out)"
+        )
         spec = {"horizon": h, "context_length": command.context_length or h, "quantiles": sorted(command.quantiles)}
     else:
         frames.require_length(series, forecast.MIN_ANOMALY_POINTS, "anomaly scoring")

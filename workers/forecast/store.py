@@ -33,6 +33,10 @@ class SeriesRow:
     smape: float | None = None
     threshold: float | None = None
     anomalies: int | None = None
+    #: forecast: how the model was chosen, on how many points its accuracy was measured, its members' weights
+    selection: str | None = None
+    validated_points: int | None = None
+    weights: dict[str, float] | None = None
 
 
 def finite(value: float | None) -> float | None:
@@ -72,6 +76,9 @@ def save(
                     finite(s.smape),
                     finite(s.threshold),
                     s.anomalies,
+                    s.selection,
+                    s.validated_points,
+                    None if s.weights is None else encode(s.weights).decode(),
                 )
                 for s in series
             ),

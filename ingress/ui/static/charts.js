@@ -70,8 +70,10 @@
         { label: "q" + (high || ""), stroke: "rgba(36,85,195,.35)", width: 1 }];
       opts = { width: width(box), height: 280, series: series, scales: { x: { time: true } },
                bands: high ? [{ series: [4, 3], fill: "rgba(36,85,195,.15)" }] : [] };
-      if (c.accuracy && c.accuracy.mase !== null) note(box, "backtest MASE " + c.accuracy.mase.toFixed(3) +
-        (c.accuracy.smape !== null ? " · sMAPE " + c.accuracy.smape.toFixed(3) : ""));
+      if (c.accuracy && c.accuracy.mase !== null) note(box, "validation MASE " + c.accuracy.mase.toFixed(3) +
+        (c.accuracy.smape !== null ? " · sMAPE " + c.accuracy.smape.toFixed(3) : "") +
+        (c.accuracy.validated_points ? " on " + c.accuracy.validated_points + " points" : ""));
+      if (c.selection) note(box, c.selection);
       el.classList.add("drawn");
       new uPlot(opts, [xs, history, mean, lo, hi], el);
     } else {
