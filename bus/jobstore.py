@@ -264,10 +264,13 @@ class JobStore:
         params = {"id": job_id, "attempt": attempt, "delay_s": delay_ms / 1000, "lease_s": self.lease_s}
         return self._one("continue_later", params) is not None
 
-    def running_attempt(self, job_id: str) -> int | None:
-        """The attempt a running job runs, or None when it does not run."""
-        row = self._one("running_attempt", {"id": job_id}, durable=False)
-        return None if row is None else int(row["attempts"])
+    def running_attempt(self, job_id: str) -> tuple[int, float] | None:
+        """The attempt a running job runs and how many seconds ago its lease was last renewed, or
+        None when it does not run."""
+        row = self._one("running_attempt", {"id": job_id, "lease_s": self.lease_s}, durable=False)
+        if row is None:
+            return None
+        return int(row["attempts"]), float(row["renewed_s_ago"] or 0.0)
 
     def reclaim(self, job_id: str, attempt: int, *, max_losses: int, error: JobError) -> Job | None:
         """Count ``attempt`` of a running job as lost: the job is queued again (or ``dead`` after

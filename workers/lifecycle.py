@@ -133,12 +133,18 @@ def _take_over(store: JobStore, message: dramatiq.Message) -> Started | None:
     deadline = time.monotonic() + window_s + presence.BEAT_S
     try:
         while True:
-            holder = store.running_attempt(job_id)
-            if holder is None:
+            running = store.running_attempt(job_id)
+            if running is None:
                 return None  # it ended meanwhile
-            listed = presence.listed_jobs(store.redis, store.namespace, fresh_s=window_s, exclude=presence.local_id())
-            if job_id not in listed:
-                break
+            holder, renewed_s_ago = running
+            # a live holder renews its lease every LEASE_S/3 and lists the job in its presence entry
+            # (which may lag a fresh start): both must have gone quiet
+            if renewed_s_ago > window_s:
+                listed = presence.listed_jobs(
+                    store.redis, store.namespace, fresh_s=window_s, exclude=presence.local_id()
+                )
+                if job_id not in listed:
+                    break
             if time.monotonic() > deadline:
                 return None
             time.sleep(0.5)
@@ -162,7 +168,8 @@ def _take_over(store: JobStore, message: dramatiq.Message) -> Started | None:
 def _live_window_s() -> float:
     """How recently a worker must have beaten to count as alive: the broker's heartbeat timeout,
     and at least three presence beats (one late beat is not a death)."""
-    return max(settings.get().heartbeat_timeout_ms / 1000, 3 * presence.BEAT_S)
+    s = settings.get()
+    return max(s.heartbeat_timeout_ms / 1000, 3 * presence.BEAT_S, s.lease_s / 3 + presence.BEAT_S)
 
 
 def _start(store: JobStore, message: dramatiq.Message, continues: int | None = None) -> Started:

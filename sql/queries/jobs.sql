@@ -79,7 +79,10 @@ RETURNING *;
 SELECT * FROM jobs WHERE id = %(id)s;
 
 -- name: running_attempt
-SELECT attempts FROM jobs WHERE id = %(id)s AND status = 'running';
+-- The attempt a running job runs, and how long ago its lease was last set (start or renewal).
+SELECT attempts,
+       extract(epoch FROM now() + make_interval(secs => %(lease_s)s) - lease_until) AS renewed_s_ago
+  FROM jobs WHERE id = %(id)s AND status = 'running';
 
 -- name: reclaim_one
 -- A redelivered message finds its job's attempt lost (no live worker holds it): the loss is counted
