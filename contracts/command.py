@@ -7,7 +7,7 @@ from typing import Any, NamedTuple, Union
 
 import msgspec
 
-from contracts import forecast, gooddata, metrics, nesting, pipelines, schedules, storable, system, whole
+from contracts import forecast, gooddata, metrics, nesting, pipelines, rules, schedules, storable, system, whole
 from contracts.base import CommandBase
 
 
@@ -16,8 +16,8 @@ class Route(NamedTuple):
 
 
 _POOLS: dict[str, tuple[type[CommandBase], ...]] = {
-    # schedule commands are control-plane work: the system pool serves them
-    "system": system.COMMANDS + schedules.COMMANDS,
+    # schedule and rule commands are control-plane work: the system pool serves them
+    "system": system.COMMANDS + schedules.COMMANDS + rules.COMMANDS,
     "gooddata": gooddata.COMMANDS,
     "pipelines": pipelines.COMMANDS,
     "forecast": forecast.COMMANDS,

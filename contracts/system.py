@@ -7,11 +7,11 @@ touching a remote service.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any, Literal
 
 import msgspec
 
-from contracts.base import CommandBase
+from contracts.base import CommandBase, Identifier
 
 
 class Noop(CommandBase, tag="system.noop"):
@@ -36,4 +36,31 @@ class Fail(CommandBase, tag="system.fail"):
     succeed_on_attempt: Annotated[int, msgspec.Meta(ge=1, le=100)] | None = None
 
 
-COMMANDS = (Noop, Sleep, Fail)
+HttpUrl = Annotated[str, msgspec.Meta(max_length=2048, pattern=r"^https?://[^\s]+$")]
+StatusCode = Annotated[int, msgspec.Meta(ge=100, le=599)]
+
+
+class Http(CommandBase, tag="system.http"):
+    """Calls another service over HTTP through the safe outbound client (bus/outbound.py: never
+    our own network). A status in ``expect_status`` (default: any 2xx) succeeds; a 4xx otherwise
+    is permanent (the job ends dead), a 5xx, 429 or a connection error is retried."""
+
+    url: HttpUrl
+    method: Literal["GET", "POST", "PUT", "PATCH", "DELETE"] = "POST"
+    #: sent as JSON (``POST``, ``PUT``, ``PATCH``)
+    body: Any = None
+    expect_status: Annotated[list[StatusCode], msgspec.Meta(min_length=1, max_length=20)] | None = None
+    timeout_s: Annotated[float, msgspec.Meta(gt=0, le=300)] = 30.0
+
+
+class Notify(CommandBase, tag="system.notify"):
+    """Sends rule ``rule``'s notification about the job ``job_id`` ending ``status``. The rule
+    processor submits it; the destination (a webhook URL is a secret) is read from the rule when it
+    is sent, so no job record holds it. A notification's own end triggers no rule."""
+
+    rule: Identifier
+    job_id: Annotated[str, msgspec.Meta(min_length=1, max_length=255)]
+    status: Literal["succeeded", "failed", "dead", "cancelled"]
+
+
+COMMANDS = (Noop, Sleep, Fail, Http, Notify)

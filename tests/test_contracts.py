@@ -22,7 +22,7 @@ def test_every_command_type_has_a_queue_and_an_entry_in_the_schema() -> None:
     assert set(schema["routes"]) == set(contracts.BY_TYPE)
     for tag, cls in contracts.BY_TYPE.items():
         assert route(cls).queue in contracts.QUEUES
-        assert tag.split(".")[0] in {"system", "gooddata", "pipelines", "forecast", "metrics", "schedule"}
+        assert tag.split(".")[0] in {"system", "gooddata", "pipelines", "forecast", "metrics", "schedule", "rule"}
         assert cls.__name__ in schema["$defs"]
 
 
