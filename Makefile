@@ -46,11 +46,11 @@ format: install
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-# Re-resolve pyproject.toml's ranges into the two lock files (dev = runtime + local + dev extras;
+# Re-resolve pyproject.toml's ranges into the two lock files (dev = runtime + local + dev + fast + bench extras;
 # the runtime lock takes the same versions), then reinstall; run `make test` after it.
 lock: install
-	printf 'setuptools>=69\n' | $(UV_COMPILE) pyproject.toml - --extra local --extra dev -o $(LOCK)
-	printf 'setuptools>=69\n' | $(UV_COMPILE) pyproject.toml - -c $(LOCK) -o $(LOCK_RUNTIME)
+	printf 'setuptools>=69\n' | $(UV_COMPILE) pyproject.toml - --extra local --extra dev --extra fast --extra bench -o $(LOCK)
+	printf 'setuptools>=69\n' | $(UV_COMPILE) pyproject.toml - --extra fast -c $(LOCK) -o $(LOCK_RUNTIME)
 	rm -f $(STAMP)
 	$(MAKE) install
 
