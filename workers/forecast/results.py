@@ -119,6 +119,8 @@ def anomalies_result(
         "series": len(rows),
         "points": sum(r.points for r in rows),
         "anomalies": sum(r.anomalies or 0 for r in rows),
+        #: whether any point was flagged: what a rule matches on (`"match": {"flagged": true}`)
+        "flagged": any(r.anomalies for r in rows),
         "rule": f"score > mean + {sigma:g} * std of the series' scores",
         "per_series": [
             {
