@@ -1,4 +1,5 @@
-"""The ``system`` pool: diagnostic commands for checking a deployment end to end."""
+"""The ``system`` pool: diagnostic commands for checking a deployment end to end, the schedule
+commands and rule notifications (``system.notify``)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Any
 from bus import schedule_store
 from bus.errors import PermanentError
 from contracts import schedules, system
+from workers import notifications
 from workers.actors import JobContext, handles
 from workers.worker_broker import setup
 
@@ -52,3 +54,10 @@ def set_schedule(command: schedules.ScheduleSet, job: JobContext) -> dict[str, A
 @handles(schedules.ScheduleDelete)
 def delete_schedule(command: schedules.ScheduleDelete, job: JobContext) -> dict[str, Any]:
     return {"name": command.name, "deleted": schedule_store.delete(command.name)}
+
+
+# Retries as every job: MAX_RETRIES with exponential backoff (MIN_BACKOFF_MS .. MAX_BACKOFF_MS) for
+# the failures worth retrying; permanent ones (bus/errors.py) end dead at once.
+@handles(system.Notify)
+def notify(command: system.Notify, job: JobContext) -> dict[str, Any]:
+    return notifications.send(command, notify_job_id=job.id, attempt=job.attempt)
