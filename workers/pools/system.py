@@ -1,5 +1,5 @@
 """The ``system`` pool: diagnostic commands for checking a deployment end to end, the schedule
-commands and rule notifications (``system.notify``)."""
+commands, rule notifications (``system.notify``) and HTTP calls to other services (``system.http``)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 from bus import schedule_store
 from bus.errors import PermanentError
 from contracts import schedules, system
-from workers import notifications
+from workers import http_calls, notifications
 from workers.actors import JobContext, handles
 from workers.worker_broker import setup
 
@@ -61,3 +61,8 @@ def delete_schedule(command: schedules.ScheduleDelete, job: JobContext) -> dict[
 @handles(system.Notify)
 def notify(command: system.Notify, job: JobContext) -> dict[str, Any]:
     return notifications.send(command, notify_job_id=job.id, attempt=job.attempt)
+
+
+@handles(system.Http)
+def http(command: system.Http, job: JobContext) -> dict[str, Any]:
+    return http_calls.call(command, job_id=job.id)
