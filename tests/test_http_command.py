@@ -134,7 +134,11 @@ def test_a_refused_connection_is_retried_then_dead(client: httpx.Client, stack: 
 
 @pytest.mark.parametrize(
     ("host", "reason"),
-    [("169.254.169.254", "link-local address"), ("10.0.0.1", "private or reserved address"), ("[::1]", "loopback")],
+    [
+        ("169.254.169.254", "link-local address"),
+        ("10.0.0.1", "private or reserved address"),
+        ("2130706434", "loopback"),  # 127.0.0.2 spelled as one number; the tests allow 127.0.0.1 only
+    ],
 )
 def test_our_own_network_is_refused(client: httpx.Client, stack: dict[str, str], host: str, reason: str) -> None:
     job = call(client, stack, url=f"http://{host}/latest/meta-data/")
@@ -177,6 +181,7 @@ def test_a_big_answer_is_cut_and_flagged(client: httpx.Client, stack: dict[str, 
         ({}, "$"),
         ({"url": "ftp://example.com/x"}, "$.url"),
         ({"url": "https://user:pw@example.com/x"}, "$.url"),
+        ({"url": "http://[::1]/x"}, "$.url"),
         ({"url": "https://example.com/x", "method": "TRACE"}, "$.method"),
         ({"url": "https://example.com/x", "expect_status": [600]}, "$.expect_status[0]"),
         ({"url": "https://example.com/x", "expect_status": []}, "$.expect_status"),
