@@ -380,3 +380,31 @@ def test_a_notification_on_rabbitmq_is_retried_then_delivered(
         receiver.close()
         for proc in on_rabbit.procs:
             proc.stop()
+
+
+@pytest.mark.parametrize("mode", ["implicit", "plain"])
+def test_an_email_over_tls_from_the_start_or_over_a_plain_relay(
+    base_env: dict[str, str], certs: Certificates, mode: str
+) -> None:
+    """The other two ways SMTP_URL names a server, each from a worker of its own."""
+    port = free_port()
+    url = (
+        f"smtps://bot:{quote(PASSWORD, safe='')}@127.0.0.1:{port}" if mode == "implicit" else f"smtp://127.0.0.1:{port}"
+    )
+    own = Pool(env=notify_env(base_env, certs, port, SMTP_URL=url), smtp_port=port, certs=certs)
+    tls = {"tls": "implicit"} if mode == "implicit" else {"tls": None, "password": ""}
+    server = own.mail_server(**tls)
+    own.start_worker()
+    try:
+        rule = add_rule(own.database_url, Notification(email=["ops@example.com"], text="$rule: $type $status"))
+        job = run(own, system.Noop())
+        done = ended(own, notify(own, rule, job))
+        assert done["status"] == "succeeded", done["error"]
+        [mail] = server.received
+        assert mail.message.get_payload(decode=True).decode().startswith(f"{rule}: system.noop succeeded")
+        assert server.logins == (["ok"] if mode == "implicit" else [])
+        assert PASSWORD not in own.logs() and quote(PASSWORD, safe="") not in own.logs()
+    finally:
+        server.stop()
+        for proc in own.procs:
+            proc.stop()
