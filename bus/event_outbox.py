@@ -95,12 +95,6 @@ def relay_batch(broker: dramatiq.Broker, queues: tuple[str, ...], limit: int) ->
     return len(rows)
 
 
-def of_job(job_id: str) -> list[JobEvent]:
-    """A job's events, oldest first."""
-    with db.pool().connection() as conn:
-        return [to_event(row) for row in conn.execute(SQL["of_job"], {"job_id": job_id}).fetchall()]
-
-
 async def unpublished(pool: AsyncConnectionPool) -> int:
     """Events waiting for the relay (the ingress's metrics)."""
     async with pool.connection() as conn:

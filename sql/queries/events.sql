@@ -17,12 +17,3 @@ UPDATE job_events SET published_at = now() WHERE id = ANY(%(ids)s);
 -- name: count_unpublished
 -- Read through job_events_unpublished_idx: as cheap as the backlog is small.
 SELECT count(*) AS n FROM job_events WHERE published_at IS NULL;
-
--- name: of_job
--- A job's events, oldest first (the dashboard's job page, the tests).
-SELECT id, job_id, attempt, status, type, queue, result, error, caused_by, rule, chain_depth, occurred_at,
-       published_at
-  FROM job_events
- WHERE job_id = %(job_id)s
- ORDER BY id;
-
