@@ -32,6 +32,7 @@ from bus.jobstore import unavailable
 from bus.presence import Beacon
 from bus.redis_client import sync_client
 from contracts import QUEUES
+from contracts.event import EVENTS_QUEUE
 from workers import reconciler
 from workers.emitter import BATCH, emit_due, seconds_until_due
 from workers.job_retention import JobRetention
@@ -58,8 +59,13 @@ def tick(bus: dramatiq.Broker, s: settings.Settings) -> None:
             return
 
 
+#: every queue a worker consumes: the pools' and the rule processors' events (a dead worker is
+#: forgotten once its messages on these are back, so a queue missing here would lose them)
+CONSUMED = (*QUEUES, EVENTS_QUEUE)
+
+
 def housekeeping(bus: dramatiq.Broker, s: settings.Settings) -> None:
-    back = requeue_orphans(bus, QUEUES)
+    back = requeue_orphans(bus, CONSUMED)
     if back:
         log.info("requeued %d messages of dead workers at the head of their queues", back)
     while sweep(bus, grace_s=s.enqueue_grace_s):
