@@ -97,9 +97,13 @@ def _check_graph(spec: RuleSpec, enabled: list[RuleSpec], max_depth: int) -> Non
     try:
         rule_graph.check_acyclic(graph)
     except rule_graph.Cycle as cycle:
+        names = cycle.rules[:-1]
+        if spec.name in names:  # told from the rule being written
+            at = names.index(spec.name)
+            names = names[at:] + names[:at]
         raise BadRule(
             "$.then.command.type",
-            f"this rule closes a cycle of rules, which would fire without end: {cycle} "
+            f"this rule closes a cycle of rules, which would fire without end: {' -> '.join([*names, names[0]])} "
             "(each rule's follow-up matches the next rule's when.type)",
         ) from None
     chain = rule_graph.longest_through(graph, spec.name)

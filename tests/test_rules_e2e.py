@@ -7,38 +7,52 @@ session's shared stack).
 
 from __future__ import annotations
 
+import signal
 import uuid
 from collections.abc import Iterator
 
 import httpx
+import psycopg
 import pytest
 
 from contracts.publish import broker_for
 from devservers import free_port
-from tests.rules_support import drop_database, event_of, follow_ups, fresh_database, send_event
-from tests.support import API_KEY, Proc, job_row, start_rules, start_ticker, start_web, start_worker, wait_for
+from tests.rules_support import drop_database, event_of, firings, follow_ups, fresh_database, query, send_event
+from tests.support import (
+    API_KEY,
+    Proc,
+    job_row,
+    start_rules,
+    start_ticker,
+    start_web,
+    start_worker,
+    wait_for,
+    wait_status,
+)
+
+#: a chain deeper than two firings is refused here: short enough to build in a test
+MAX_DEPTH = 2
 
 
 @pytest.fixture(scope="module")
-def rules_env(
-    postgres_server: str, base_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[dict[str, str]]:
+def rules_env(postgres_server: str, base_env: dict[str, str]) -> Iterator[dict[str, str]]:
     url = fresh_database(postgres_server)
-    yield {**base_env, "DATABASE_URL": url, "BROKER_NAMESPACE": "syrules-" + uuid.uuid4().hex[:6]}
+    yield {
+        **base_env,
+        "DATABASE_URL": url,
+        "BROKER_NAMESPACE": "syrules-" + uuid.uuid4().hex[:6],
+        "MAX_CHAIN_DEPTH": str(MAX_DEPTH),
+    }
     drop_database(postgres_server, url)
 
 
 @pytest.fixture(scope="module")
 def rules_stack(rules_env: dict[str, str]) -> Iterator[dict[str, str]]:
+    """web, a system worker and the ticker; each test starts the rule processors it needs."""
     web, url = start_web(rules_env, free_port(), name="web-rules")
-    procs: list[Proc] = [
-        web,
-        start_worker(rules_env, name="worker-system-rules"),
-        start_ticker(rules_env, name="ticker-rules"),
-    ]
-    rules = start_rules(rules_env)
+    procs = [web, start_worker(rules_env, name="worker-system-rules"), start_ticker(rules_env, name="ticker-rules")]
     yield {"url": url, **rules_env}
-    for proc in [*procs, rules]:
+    for proc in procs:
         proc.stop()
 
 
@@ -46,6 +60,21 @@ def rules_stack(rules_env: dict[str, str]) -> Iterator[dict[str, str]]:
 def api(rules_stack: dict[str, str]) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=rules_stack["url"], headers={"Authorization": f"Bearer {API_KEY}"}, timeout=15) as c:
         yield c
+        # the next test starts without rules (and their firings): each test's rules are its own
+        for row in query(rules_stack["DATABASE_URL"], "SELECT name FROM rules WHERE source = 'api'"):
+            c.delete(f"/v1/rules/{row['name']}")
+    query(rules_stack["DATABASE_URL"], "DELETE FROM rule_firings RETURNING id")
+
+
+@pytest.fixture()
+def processor(rules_stack: dict[str, str]) -> Iterator[Proc]:
+    proc = start_rules(rules_stack, name="worker-rules-e2e")
+    yield proc
+    proc.stop()
+
+
+def bus_of(env: dict[str, str]):  # type: ignore[no-untyped-def]
+    return broker_for(env.get("BROKER_URL") or env["REDIS_URL"], namespace=env["BROKER_NAMESPACE"])
 
 
 def run_job(api: httpx.Client, env: dict[str, str], command: dict) -> dict:
@@ -59,7 +88,7 @@ def run_job(api: httpx.Client, env: dict[str, str], command: dict) -> dict:
 
 
 def test_from_values_reach_the_follow_up_and_the_chain_shows_in_the_jobs(
-    api: httpx.Client, rules_stack: dict[str, str]
+    api: httpx.Client, rules_stack: dict[str, str], processor: Proc
 ) -> None:
     env = rules_stack
     rule = {
@@ -68,24 +97,253 @@ def test_from_values_reach_the_follow_up_and_the_chain_shows_in_the_jobs(
         "then": {"command": {"type": "system.fail", "permanent": True, "message": {"$from": "/result/echo"}}},
     }
     assert api.post("/v1/rules", json=rule).status_code == 201
+    triggering = run_job(api, env, {"type": "system.noop", "echo": "ping"})
+    other = run_job(api, env, {"type": "system.noop", "echo": "pong"})  # its result does not match
+    send_event(bus_of(env), event_of(triggering))
+    send_event(bus_of(env), event_of(other))
+    follow = wait_for(lambda: follow_ups(env["DATABASE_URL"], "echo-to-fail"), 30, 0.1, "the follow-up")
+    assert len(follow) == 1
+    assert follow[0]["command"]["message"] == "ping" and follow[0]["command"]["type"] == "system.fail"
+    assert follow[0]["options"]["chain_depth"] == 1
+    follow_id = follow[0]["id"]
+    job = wait_for(lambda: (j := api.get(f"/v1/jobs/{follow_id}").json())["status"] == "dead" and j, 30, 0.1)
+    assert job["caused_by"] == triggering["id"] and job["rule"] == "echo-to-fail"
+    assert job["error"]["message"] == "ping"
+    assert api.get(f"/v1/jobs/{triggering['id']}").json()["followed_by"] == [follow_id]
+    assert api.get(f"/v1/jobs/{other['id']}").json()["followed_by"] == []
+    listed = api.get("/v1/jobs", params={"type": "system.fail"}).json()["items"]
+    assert [(j["caused_by"], j["rule"]) for j in listed if j["id"] == follow_id] == [(triggering["id"], "echo-to-fail")]
+    fired = api.get("/v1/rules/echo-to-fail").json()["last_firings"]
+    assert [(f["job_id"], f["follow_up_id"], f["outcome"]) for f in fired] == [
+        (triggering["id"], follow_id, "submitted")
+    ]
+    assert len(firings(env["DATABASE_URL"], "echo-to-fail")) == 1  # the other event matched nothing
+
+
+def test_a_chain_longer_than_max_chain_depth_is_refused_and_stopped_at_run_time(
+    api: httpx.Client, rules_stack: dict[str, str], processor: Proc
+) -> None:
+    env = rules_stack
+    sleep = {"type": "system.sleep", "seconds": 0, "steps": 1}
+    fail = {"type": "system.fail", "permanent": True, "message": "end of the chain"}
+    for name, when, command in (("first", "system.noop", sleep), ("second", "system.sleep", fail)):
+        created = api.post("/v1/rules", json={"name": name, "when": {"type": when}, "then": {"command": command}})
+        assert created.status_code == 201, created.text
+    http = {"type": "system.http", "url": "https://example.com/hook"}
+    third = api.post("/v1/rules", json={"name": "third", "when": {"type": "system.fail"}, "then": {"command": http}})
+    assert third.status_code == 422
+    assert third.json()["detail"] == {
+        "path": "$.when.type",
+        "message": "this rule makes a chain of 3 rules, longer than MAX_CHAIN_DEPTH=2: first -> second -> third",
+    }
+    last = api.post(
+        "/v1/rules", json={"name": "third", "when": {"type": "system.fail"}, "then": {"notify": {"email": ["a@b.co"]}}}
+    )
+    assert last.status_code == 422 and "chain of 3 rules" in last.json()["detail"]["message"]
+    # ahead of the chain as well as after it
+    ahead = {"name": "ahead", "when": {"type": "system.http"}, "then": {"command": {"type": "system.noop"}}}
+    refused = api.post("/v1/rules", json=ahead)
+    assert refused.status_code == 422 and refused.json()["detail"]["path"] == "$.then.command.type"
+    assert "ahead -> first -> second" in refused.json()["detail"]["message"]
+
+    # the chain runs, each follow-up one firing deeper
+    start = run_job(api, env, {"type": "system.noop", "echo": "chain"})
+    send_event(bus_of(env), event_of(start))
+    one = wait_for(lambda: follow_ups(env["DATABASE_URL"], "first"), 30, 0.1, "the first follow-up")[0]
+    one = wait_status(env["DATABASE_URL"], one["id"], {"succeeded"})
+    send_event(bus_of(env), event_of(one))
+    two = wait_for(lambda: follow_ups(env["DATABASE_URL"], "second"), 30, 0.1, "the second follow-up")[0]
+    assert (two["options"]["chain_depth"], two["options"]["caused_by"]) == (2, one["id"])
+    assert wait_status(env["DATABASE_URL"], two["id"], {"dead"})["error"]["message"] == "end of the chain"
+
+    # a job that says it is two firings deep (a message published with a chain_depth) fires nothing
+    deep = run_job(api, env, {"type": "system.noop", "echo": "deep"})
+    send_event(bus_of(env), event_of(deep, chain_depth=2))
+    stopped = wait_for(
+        lambda: [f for f in firings(env["DATABASE_URL"], "first") if f["job_id"] == deep["id"]], 30, 0.1, "the stop"
+    )[0]
+    assert stopped["outcome"] == "stopped" and stopped["follow_up_id"] is None
+    assert "MAX_CHAIN_DEPTH=2" in stopped["reason"]
+    assert len(follow_ups(env["DATABASE_URL"], "first")) == 1
+
+    # a pointer that names nothing in the job: the firing is recorded failed, nothing is submitted
+    assert api.delete("/v1/rules/second").status_code == 204
+    missing = {**fail, "message": {"$from": "/result/nothing/here"}}
+    created = api.post(
+        "/v1/rules", json={"name": "missing", "when": {"type": "system.sleep"}, "then": {"command": missing}}
+    )
+    assert created.status_code == 201, created.text
+    send_event(bus_of(env), event_of(one))
+    failed = wait_for(lambda: firings(env["DATABASE_URL"], "missing"), 30, 0.1, "the failed firing")[0]
+    assert failed["outcome"] == "failed" and "/result/nothing/here names nothing" in failed["reason"]
+    assert follow_ups(env["DATABASE_URL"], "missing") == []
+    assert "rule missing on event" in processor.output()
+
+
+def test_a_notification_rule_submits_system_notify_and_notifications_trigger_no_rule(
+    api: httpx.Client, rules_stack: dict[str, str], processor: Proc
+) -> None:
+    env = rules_stack
+    body = {
+        "name": "tell-ops",
+        "when": {"type": "*", "status": ["dead"]},
+        "then": {"notify": {"email": ["ops@example.com"]}},
+    }
+    assert api.post("/v1/rules", json=body).status_code == 201
+    dead = run_job(api, env, {"type": "system.fail", "permanent": True, "message": "boom"})
+    send_event(bus_of(env), event_of(dead))
+    note = wait_for(lambda: follow_ups(env["DATABASE_URL"], "tell-ops"), 30, 0.1, "the notification job")
+    assert [(n["type"], n["command"]) for n in note] == [
+        ("system.notify", {"type": "system.notify", "rule": "tell-ops", "job_id": dead["id"], "status": "dead"})
+    ]
+    # the notification's own end (dead, say: no handler, or SMTP down) triggers no rule
+    notify_row = {**note[0], "status": "dead", "attempts": 1, "result": None, "finished_at": None}
+    send_event(bus_of(env), event_of(notify_row))
+    send_event(bus_of(env), event_of(dead))  # and the same event again: one notification
+    marker = run_job(api, env, {"type": "system.fail", "permanent": True, "message": "second"})
+    send_event(bus_of(env), event_of(marker))  # handled after the two above (one processor thread per event)
+    wait_for(lambda: len(follow_ups(env["DATABASE_URL"], "tell-ops")) == 2, 30, 0.1, "the marker's notification")
+    assert {f["job_id"] for f in firings(env["DATABASE_URL"], "tell-ops")} == {dead["id"], marker["id"]}
+
+
+HUNDRED = 100
+
+
+def hundred_triggering_jobs(api: httpx.Client, env: dict[str, str], rule: str) -> list[dict]:
+    """The rule (noop -> sleep) and 100 noop jobs it matches, run to their end."""
+    body = {
+        "name": rule,
+        "when": {"type": "system.noop", "match": {"echo": rule}},
+        "then": {"command": {"type": "system.sleep", "seconds": 0, "steps": 1}},
+    }
+    assert api.post("/v1/rules", json=body).status_code == 201
+    ids = [api.post("/v1/commands", json={"type": "system.noop", "echo": rule}).json()["id"] for _ in range(HUNDRED)]
+    done = wait_for(
+        lambda: (
+            len(
+                rows := query(
+                    env["DATABASE_URL"], "SELECT * FROM jobs WHERE id = ANY(%s) AND status = 'succeeded'", ids
+                )
+            )
+            == HUNDRED
+            and rows
+        ),
+        120,
+        0.2,
+        "the triggering jobs to succeed",
+    )
+    return done
+
+
+def settled(api: httpx.Client, env: dict[str, str]) -> None:
+    """Every event sent so far has been handled: a marker event sent last (the processor takes a
+    queue's messages in order) has fired its rule."""
+    name = "marker-" + uuid.uuid4().hex[:6]
+    body = {
+        "name": name,
+        "when": {"type": "system.noop", "match": {"echo": name}},
+        "then": {"notify": {"email": ["a@b.co"]}},
+    }
+    assert api.post("/v1/rules", json=body).status_code == 201
+    marker = run_job(api, env, {"type": "system.noop", "echo": name})
+    send_event(bus_of(env), event_of(marker))
+    wait_for(lambda: firings(env["DATABASE_URL"], name), 120, 0.2, "the marker event to be handled")
+
+
+def assert_exactly_one_follow_up_each(env: dict[str, str], rule: str, triggering: list[dict]) -> None:
+    made = follow_ups(env["DATABASE_URL"], rule)
+    fired = firings(env["DATABASE_URL"], rule)
+    assert len(made) == HUNDRED and len(fired) == HUNDRED, (len(made), len(fired))
+    assert sorted(f["options"]["caused_by"] for f in made) == sorted(t["id"] for t in triggering)
+    assert {f["follow_up_id"] for f in fired} == {f["id"] for f in made}
+    assert all(f["outcome"] == "submitted" for f in fired)
+
+
+def _hundred_follow_ups_with_the_processor_killed(api: httpx.Client, env: dict[str, str], rule: str) -> None:
+    triggering = hundred_triggering_jobs(api, env, rule)
+    broker = bus_of(env)
+    for row in triggering:
+        send_event(broker, event_of(row))
+    first = start_rules(env, name=f"worker-rules-{rule}-a", threads=2)
+    second = None
     try:
-        triggering = run_job(api, env, {"type": "system.noop", "echo": "ping"})
-        other = run_job(api, env, {"type": "system.noop", "echo": "pong"})
-        broker = broker_for(env["REDIS_URL"], namespace=env["BROKER_NAMESPACE"])
-        send_event(broker, event_of(triggering))
-        send_event(broker, event_of(other))
-        follow = wait_for(lambda: follow_ups(env["DATABASE_URL"], "echo-to-fail"), 30, 0.1, "the follow-up")
-        assert len(follow) == 1
-        assert follow[0]["command"]["message"] == "ping" and follow[0]["command"]["type"] == "system.fail"
-        follow_id = follow[0]["id"]
-        job = wait_for(lambda: (j := api.get(f"/v1/jobs/{follow_id}").json())["status"] == "dead" and j, 30, 0.1)
-        assert job["caused_by"] == triggering["id"] and job["rule"] == "echo-to-fail"
-        assert job["error"]["message"] == "ping"
-        assert api.get(f"/v1/jobs/{triggering['id']}").json()["followed_by"] == [follow_id]
-        assert api.get(f"/v1/jobs/{other['id']}").json()["followed_by"] == []
-        fired = api.get("/v1/rules/echo-to-fail").json()["last_firings"]
-        assert [(f["job_id"], f["follow_up_id"], f["outcome"]) for f in fired] == [
-            (triggering["id"], follow_id, "submitted")
-        ]
+        wait_for(lambda: len(firings(env["DATABASE_URL"], rule)) >= 20, 60, 0.02, "the processor to be under way")
+        # hold every firing at its insert, so the kill lands inside a firing's transaction
+        with psycopg.connect(env["DATABASE_URL"]) as holder:
+            holder.execute("LOCK TABLE rule_firings IN SHARE ROW EXCLUSIVE MODE")
+            waiting = (
+                "SELECT count(*) AS n FROM pg_stat_activity"
+                " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            )
+            wait_for(lambda: query(env["DATABASE_URL"], waiting)[0]["n"] > 0, 30, 0.05, "a firing held at its insert")
+            first.kill(signal.SIGKILL)
+            holder.rollback()
+        at_kill = len(firings(env["DATABASE_URL"], rule))
+        assert at_kill < HUNDRED, "the processor had finished before it was killed"
+        second = start_rules(env, name=f"worker-rules-{rule}-b", threads=1)
+        wait_for(lambda: len(firings(env["DATABASE_URL"], rule)) == HUNDRED, 120, 0.2, "every event to fire its rule")
+        for row in triggering:  # every event delivered once more: nothing new
+            send_event(broker, event_of(row))
+        settled(api, env)
+        assert_exactly_one_follow_up_each(env, rule, triggering)
+        ended = "SELECT count(*) AS n FROM jobs WHERE options->>'rule' = %s AND status = 'succeeded'"
+        wait_for(lambda: query(env["DATABASE_URL"], ended, rule)[0]["n"] == HUNDRED, 120, 0.2, "the follow-ups to run")
+        print(f"{rule}: {at_kill} firings when the processor was killed, {HUNDRED} follow-ups after")
     finally:
-        api.delete("/v1/rules/echo-to-fail")
+        first.stop()
+        if second is not None:
+            second.stop()
+
+
+def test_a_hundred_events_make_a_hundred_follow_ups_though_the_processor_is_killed(
+    api: httpx.Client, rules_stack: dict[str, str]
+) -> None:
+    _hundred_follow_ups_with_the_processor_killed(api, rules_stack, "hundred-redis")
+
+
+@pytest.fixture()
+def rabbitmq_stack(rules_stack: dict[str, str], rabbitmq_url: str) -> Iterator[dict[str, str]]:
+    """The same database with RabbitMQ as the broker: web, a system worker and a ticker of its own."""
+    env = {**rules_stack, "BROKER_URL": rabbitmq_url}
+    web, url = start_web(env, free_port(), name="web-rules-rabbitmq")
+    procs = [
+        web,
+        start_worker(env, name="worker-system-rules-rabbitmq"),
+        start_ticker(env, name="ticker-rules-rabbitmq"),
+    ]
+    yield {**env, "url": url}
+    for proc in procs:
+        proc.stop()
+
+
+def test_on_rabbitmq_too(rabbitmq_stack: dict[str, str]) -> None:
+    with httpx.Client(
+        base_url=rabbitmq_stack["url"], headers={"Authorization": f"Bearer {API_KEY}"}, timeout=15
+    ) as api:
+        try:
+            _hundred_follow_ups_with_the_processor_killed(api, rabbitmq_stack, "hundred-rabbitmq")
+        finally:
+            for row in query(rabbitmq_stack["DATABASE_URL"], "SELECT name FROM rules WHERE source = 'api'"):
+                api.delete(f"/v1/rules/{row['name']}")
+
+
+def test_two_processors_at_once_and_every_event_twice_make_a_hundred_follow_ups(
+    api: httpx.Client, rules_stack: dict[str, str]
+) -> None:
+    env = rules_stack
+    rule = "hundred-twice"
+    triggering = hundred_triggering_jobs(api, env, rule)
+    procs = [start_rules(env, name=f"worker-rules-twice-{i}", threads=2) for i in range(2)]
+    try:
+        broker = bus_of(env)
+        for row in triggering:  # the two copies of an event are taken by both processors at once, or one
+            send_event(broker, event_of(row))
+            send_event(broker, event_of(row))
+        wait_for(lambda: len(firings(env["DATABASE_URL"], rule)) == HUNDRED, 120, 0.2, "every event to fire its rule")
+        procs[1].stop()  # the marker needs one processor, taking the queue in order
+        settled(api, env)
+        assert_exactly_one_follow_up_each(env, rule, triggering)
+        assert "Traceback" not in procs[0].output() + procs[1].output()
+    finally:
+        for proc in procs:
+            proc.stop()
