@@ -54,11 +54,20 @@ def upsert(conn: psycopg.Connection, spec: RuleSpec, source: str = API) -> dict[
     return row
 
 
+def _unset_dropped(struct: msgspec.Struct) -> dict[str, Any]:
+    """A part of a rule as stored and shown: the fields it sets (the command inside it as written)."""
+    return {
+        name: _unset_dropped(value) if isinstance(value, msgspec.Struct) else msgspec.to_builtins(value)
+        for name in struct.__struct_fields__
+        if (value := getattr(struct, name)) is not None
+    }
+
+
 def _params(spec: RuleSpec, source: str) -> dict[str, Any]:
     return {
         "name": spec.name,
-        "when": Jsonb(msgspec.to_builtins(spec.when)),
-        "then": Jsonb(msgspec.to_builtins(spec.then)),
+        "when": Jsonb(_unset_dropped(spec.when)),
+        "then": Jsonb(_unset_dropped(spec.then)),
         "enabled": spec.enabled,
         "source": source,
     }

@@ -7,9 +7,11 @@ session's shared stack).
 
 from __future__ import annotations
 
+import shutil
 import signal
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import psycopg
@@ -20,6 +22,7 @@ from devservers import free_port
 from tests.rules_support import drop_database, event_of, firings, follow_ups, fresh_database, query, send_event
 from tests.support import (
     API_KEY,
+    ROOT,
     Proc,
     job_row,
     start_rules,
@@ -347,3 +350,72 @@ def test_two_processors_at_once_and_every_event_twice_make_a_hundred_follow_ups(
     finally:
         for proc in procs:
             proc.stop()
+
+
+CATALOG_RULES = """
+rules:
+  - name: catalog-notify
+    when: {type: "pipelines.*", status: [dead]}
+    then: {notify: {email: [data-team@example.com]}}
+  - name: catalog-chain
+    when: {type: system.noop, match: {echo: from-catalog}}
+    then: {command: {type: system.sleep, seconds: 0}}
+"""
+
+
+def catalog_rules(env: dict[str, str]) -> dict[str, dict]:
+    return {r["name"]: r for r in query(env["DATABASE_URL"], "SELECT * FROM rules WHERE source = 'catalog'")}
+
+
+def test_catalog_rules_are_synced_by_the_processor_and_changed_only_there(
+    api: httpx.Client, rules_stack: dict[str, str], tmp_path: Path
+) -> None:
+    root = tmp_path / "catalog"
+    shutil.copytree(ROOT / "catalog", root)
+    (root / "rules.yaml").write_text(CATALOG_RULES)
+    env = {**rules_stack, "CATALOG_DIR": str(root)}
+    proc = start_rules(env, name="worker-rules-catalog")
+    try:
+        synced = wait_for(lambda: len(rows := catalog_rules(env)) == 2 and rows, 60, 0.2, "the catalog's rules")
+        assert synced["catalog-notify"]["then"] == {"notify": {"email": ["data-team@example.com"]}}
+        view = api.get("/v1/rules/catalog-chain").json()
+        assert view["source"] == "catalog" and view["when"]["match"] == {"echo": "from-catalog"}
+        for answer in (
+            api.patch("/v1/rules/catalog-chain", json={"enabled": False}),
+            api.delete("/v1/rules/catalog-chain"),
+        ):
+            assert answer.status_code == 409 and "catalog" in answer.json()["detail"]["message"], answer.text
+        taken = api.post("/v1/rules", json={k: view[k] for k in ("name", "when", "then")})
+        assert taken.status_code == 409 and taken.json()["detail"]["rule"] == "catalog-chain"
+        refused = run_job(api, env, {"type": "rule.delete", "name": "catalog-chain"})
+        assert refused["status"] == "dead" and "defined in the catalog" in refused["error"]["message"]
+
+        triggering = run_job(api, env, {"type": "system.noop", "echo": "from-catalog"})
+        send_event(bus_of(env), event_of(triggering))
+        made = wait_for(
+            lambda: follow_ups(env["DATABASE_URL"], "catalog-chain"), 30, 0.1, "the catalog rule's follow-up"
+        )
+        assert made[0]["options"]["caused_by"] == triggering["id"]
+
+        # a rule the checks refuse: logged with its file and name, and nothing changes
+        (root / "rules.yaml").write_text(
+            CATALOG_RULES
+            + "  - name: catalog-bad\n    when: {type: system.fail}\n"
+            + "    then: {command: {type: schedule.delete, name: nightly}}\n"
+        )
+        proc.stop()
+        proc = start_rules(env, name="worker-rules-catalog")
+        wait_for(lambda: "rules.yaml: rules.catalog-bad: " in proc.output(), 60, 0.2, "the refusal in the log")
+        assert "control-plane command" in proc.output()
+        assert set(catalog_rules(env)) == {"catalog-notify", "catalog-chain"}
+
+        # a rule taken out of the catalog is deleted, a new one written
+        (root / "rules.yaml").write_text(
+            CATALOG_RULES.split("  - name: catalog-chain")[0].replace("catalog-notify", "renamed")
+        )
+        proc.stop()
+        proc = start_rules(env, name="worker-rules-catalog")
+        wait_for(lambda: set(catalog_rules(env)) == {"renamed"}, 60, 0.2, "the catalog's rules replaced")
+        assert api.get("/v1/rules/catalog-chain").status_code == 404
+    finally:
+        proc.stop()
