@@ -75,7 +75,7 @@ def decode(raw: bytes | str) -> CommandBase:
     try:
         return storable_command(_decoder.decode(raw))
     except msgspec.ValidationError as err:
-        if whole.FLOAT_FOR_INT in str(err):  # 2.0 for an integer: read as JSON Schema reads it
+        if whole.float_for_int(err):  # 2.0 for an integer: read as JSON Schema reads it
             return convert(whole.as_integers(msgspec.json.decode(raw)))
         raise from_validation_error(err) from None
 
@@ -85,7 +85,7 @@ def convert(obj: Any, path: str = "$") -> CommandBase:
     try:
         return storable_command(msgspec.convert(obj, Command), path)
     except msgspec.ValidationError as err:
-        if whole.FLOAT_FOR_INT in str(err):
+        if whole.float_for_int(err):
             try:
                 return storable_command(msgspec.convert(whole.as_integers(obj), Command), path)
             except msgspec.ValidationError as again:

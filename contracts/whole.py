@@ -8,11 +8,17 @@ contract means what its schema says. Only up to 2**53: past it a float no longer
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
-#: msgspec's message for a float where an int belongs
-FLOAT_FOR_INT = "Expected `int`, got `float`"
+#: msgspec's message for a float where an int belongs (alone, or in a union: ``int | null``)
+_FLOAT_FOR_INT = re.compile(r"Expected `(?:[^`]*\| )?int(?: \|[^`]*)?`, got `float`")
 _EXACT = 2**53
+
+
+def float_for_int(err: Exception) -> bool:
+    """Whether msgspec refused a float where an integer belongs (``int`` or ``int | null``)."""
+    return _FLOAT_FOR_INT.search(str(err)) is not None
 
 
 def as_integers(value: Any) -> Any:

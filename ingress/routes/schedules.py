@@ -28,7 +28,7 @@ def decode_body(raw: bytes, kind: type) -> Any:
         try:
             value = msgspec.json.decode(raw, type=kind)
         except msgspec.ValidationError as err:
-            if whole.FLOAT_FOR_INT not in str(err):
+            if not whole.float_for_int(err):
                 raise
             value = msgspec.convert(whole.as_integers(msgspec.json.decode(raw)), kind)  # 2.0 as an integer
         storable.check(value)  # a schedule's command is stored, then emitted as a job's
