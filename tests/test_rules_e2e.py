@@ -32,6 +32,7 @@ from tests.support import (
     wait_for,
     wait_status,
 )
+from tests.test_ui import browser, sign_in
 
 #: a chain deeper than two firings is refused here: short enough to build in a test
 MAX_DEPTH = 2
@@ -121,6 +122,11 @@ def test_from_values_reach_the_follow_up_and_the_chain_shows_in_the_jobs(
         (triggering["id"], follow_id, "submitted")
     ]
     assert len(firings(env["DATABASE_URL"], "echo-to-fail")) == 1  # the other event matched nothing
+    with browser(env) as ui:  # the dashboard shows the firing, and the chain on both jobs' pages
+        assert sign_in(ui).status_code == 303
+        page = ui.get("/ui/rules").text
+        assert 'data-firing="submitted"' in page and f'href="/ui/jobs/{follow_id}"' in page
+        assert f'href="/ui/jobs/{triggering["id"]}"' in ui.get(f"/ui/jobs/{follow_id}").text
 
 
 def test_a_chain_longer_than_max_chain_depth_is_refused_and_stopped_at_run_time(
