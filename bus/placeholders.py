@@ -48,6 +48,8 @@ _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _STEP = re.compile(r"\.([^.\[]+)|\[(\d+)\]|\[\.\.\.\]")
 #: combinations of example values tried for a check between fields
 MAX_TRIALS = 2000
+#: msgspec's own errors about an object's shape: no placeholder's value causes one on the object around it
+_STRUCTURAL = ("Object contains unknown field", "Object missing required field", "Expected ")
 #: any key: msgspec names a dict's value ``[...]``
 ANY_KEY = object()
 
@@ -168,8 +170,9 @@ def check_command(command: dict[str, Any], prefix: str) -> list[Placeholder]:
     example until none is left (refused: no value fits there). An error elsewhere may come from a
     check between fields that a placeholder's value takes part in (``end`` before a ``start`` taken
     from the job): the combinations of examples are tried, up to ``MAX_TRIALS``. If none passes, an
-    error on a field beside the placeholders is refused; one on an object that holds a placeholder
-    (a series too short for its horizon, when the series comes from the job) is left to the firing,
+    error on a field beside the placeholders is refused, and so is one about an object's shape; a
+    check between the fields of an object that holds a placeholder (a series too short for its
+    horizon, when the series comes from the job) is left to the firing,
     which checks the real command."""
     holders = find(command, prefix)
     choices = [candidates(command, h.steps) for h in holders]
@@ -187,7 +190,7 @@ def check_command(command: dict[str, Any], prefix: str) -> list[Placeholder]:
     for combination in itertools.islice(itertools.product(*(range(len(c)) for c in choices)), MAX_TRIALS):
         if _error(_filled(command, holders, choices, list(combination))) is None:
             return holders
-    if any(_holds(err.path, h.steps) for h in holders):
+    if not err.message.startswith(_STRUCTURAL) and any(_holds(err.path, h.steps) for h in holders):
         return holders
     raise InvalidCommand(err.message, prefix + err.path[1:])
 
