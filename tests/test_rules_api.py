@@ -251,3 +251,18 @@ def test_rules_are_set_and_deleted_over_the_bus_too(client: httpx.Client, made: 
     gone = run({"type": "rule.delete", "name": name})
     assert gone["status"] == "succeeded" and gone["result"] == {"name": name, "deleted": True}
     assert client.get(f"/v1/rules/{name}").status_code == 404
+
+
+def test_two_rules_written_at_once_cannot_close_a_cycle_together(client: httpx.Client, made: list[str]) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    sleep = {"type": "system.sleep", "seconds": 0}
+    for round_ in range(10):
+        a, b = unique(f"race{round_}-a"), unique(f"race{round_}-b")
+        made += [a, b]
+        bodies = [rule(a, "system.noop", sleep), rule(b, "system.sleep", {"type": "system.noop"})]
+        with ThreadPoolExecutor(2) as pool:
+            answers = list(pool.map(lambda body: client.post("/v1/rules", json=body), bodies))
+        assert sorted(r.status_code for r in answers) == [201, 422], [r.text for r in answers]
+        for name in (a, b):
+            client.delete(f"/v1/rules/{name}")
