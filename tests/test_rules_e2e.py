@@ -423,5 +423,16 @@ def test_catalog_rules_are_synced_by_the_processor_and_changed_only_there(
         proc = start_rules(env, name="worker-rules-catalog")
         wait_for(lambda: set(catalog_rules(env)) == {"renamed"}, 60, 0.2, "the catalog's rules replaced")
         assert api.get("/v1/rules/catalog-chain").status_code == 404
+
+        # edited while the processor runs: the next events after CHECK_S find the catalog changed
+        (root / "rules.yaml").write_text(CATALOG_RULES.replace("catalog-notify", "live-edit"))
+        poke = event_of(triggering, "succeeded")
+
+        def edited() -> bool:
+            send_event(bus_of(env), poke)  # an event delivered again: it fires nothing new
+            return set(catalog_rules(env)) == {"live-edit", "catalog-chain"}
+
+        wait_for(edited, 60, 1.0, "the edited catalog synced")
+        assert len(follow_ups(env["DATABASE_URL"], "catalog-chain")) == 1
     finally:
         proc.stop()
