@@ -9,10 +9,14 @@ from __future__ import annotations
 import functools
 import ipaddress
 import os
+import re
 from pathlib import Path
 from typing import Annotated, Literal
 
 import msgspec
+
+from contracts import QUEUES
+from contracts.event import EVENTS_QUEUE
 
 Positive = Annotated[int, msgspec.Meta(ge=1)]
 
@@ -143,6 +147,13 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     ingest_max_body_bytes: Positive = 256 * 1024 * 1024
     #: a node's statement running longer is cancelled and the node fails (0: no limit)
     pipeline_statement_timeout_s: Annotated[float, msgspec.Meta(ge=0)] = 0.0
+    #: comma-separated queues that get every job event besides ``events`` (which the rule processors
+    #: consume): one per outside consumer, each receiving all events (the relay fans them out)
+    event_queues: str = ""
+    #: job events the relay claims, publishes and marks in one transaction
+    event_relay_batch: Annotated[int, msgspec.Meta(ge=1, le=10_000)] = 500
+    #: seconds between the relay's looks at the outbox while it is empty (the longest an event waits)
+    event_relay_poll_s: Annotated[float, msgspec.Meta(gt=0, le=60)] = 0.2
 
     @property
     def database(self) -> str:
@@ -158,6 +169,12 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     @property
     def keys(self) -> tuple[str, ...]:
         return tuple(k.strip() for k in self.api_keys.split(",") if k.strip())
+
+    @property
+    def event_destinations(self) -> tuple[str, ...]:
+        """The queues every job event is published to: ``events`` first, then EVENT_QUEUES."""
+        extra = (q.strip() for q in self.event_queues.split(",") if q.strip())
+        return tuple(dict.fromkeys((EVENTS_QUEUE, *extra)))
 
     def __repr__(self) -> str:  # never print URLs with passwords or the keys
         return "Settings(<redacted>)"
@@ -224,8 +241,25 @@ def _check_proxies(text: str) -> None:
             ) from None
 
 
+#: a queue name Dramatiq's brokers take as it is (its delay and dead-letter queues are derived from it)
+_QUEUE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,199}$")
+
+
+def _check_event_queues(text: str) -> None:
+    for name in (q.strip() for q in text.split(",") if q.strip()):
+        if not _QUEUE_NAME.match(name) or name.endswith((".DQ", ".XQ")):
+            raise SettingsError(
+                f"bad configuration: EVENT_QUEUES: {name!r} is not a queue name (letters, digits, _ . -; "
+                "not ending in .DQ or .XQ)"
+            )
+        if name in QUEUES:
+            # a pool's workers would dead-letter every event as a message of an unknown actor
+            raise SettingsError(f"bad configuration: EVENT_QUEUES: {name!r} is a pool's command queue")
+
+
 def _check(settings: Settings) -> Settings:
     _check_proxies(settings.forwarded_allow_ips)
+    _check_event_queues(settings.event_queues)
     exposed = {name.strip().lower() for name in settings.forecast_sql_schemas.split(",") if name.strip()}
     if exposed & PRIVATE_SCHEMAS:
         raise SettingsError(

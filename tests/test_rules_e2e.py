@@ -1,9 +1,9 @@
-"""Rules end to end: job events on the bus, the rule processor, follow-ups exactly once.
+"""Rules end to end: job events on the bus (the ticker's relay), the rule processor, follow-ups
+exactly once.
 
 The web process, a system worker, the rule processor and the ticker run on a database and broker
 namespace of this module's own (rules fire on every job of their type: they must not reach the
-session's shared stack).
-"""
+session's shared stack). A test sends an event itself only to deliver one again (a redelivery)."""
 
 from __future__ import annotations
 
@@ -13,10 +13,13 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import dramatiq
 import httpx
 import psycopg
 import pytest
 
+from bus.broker_adapter import enqueue, held_counts
+from contracts.event import EVENTS_QUEUE
 from contracts.publish import broker_for
 from devservers import free_port
 from tests.rules_support import drop_database, event_of, firings, follow_ups, fresh_database, query, send_event
@@ -62,12 +65,20 @@ def rules_stack(rules_env: dict[str, str]) -> Iterator[dict[str, str]]:
 
 @pytest.fixture()
 def api(rules_stack: dict[str, str]) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=rules_stack["url"], headers={"Authorization": f"Bearer {API_KEY}"}, timeout=15) as c:
+    env = rules_stack
+    with httpx.Client(base_url=env["url"], headers={"Authorization": f"Bearer {API_KEY}"}, timeout=15) as c:
         yield c
-        # the next test starts without rules (and their firings): each test's rules are its own
-        for row in query(rules_stack["DATABASE_URL"], "SELECT name FROM rules WHERE source = 'api'"):
+        # the next test starts from nothing: its jobs' events, and its rules, are its own
+        still = (
+            "SELECT count(*) AS n FROM jobs WHERE status IN ('queued', 'running', 'failed') AND type <> 'system.notify'"
+        )
+        wait_for(lambda: query(env["DATABASE_URL"], still)[0]["n"] == 0, 60, 0.2, "the test's jobs to end")
+        waiting = "SELECT count(*) AS n FROM job_events WHERE published_at IS NULL"
+        wait_for(lambda: query(env["DATABASE_URL"], waiting)[0]["n"] == 0, 60, 0.2, "the test's events sent")
+        for row in query(env["DATABASE_URL"], "SELECT name FROM rules WHERE source = 'api'"):
             c.delete(f"/v1/rules/{row['name']}")
-    query(rules_stack["DATABASE_URL"], "DELETE FROM rule_firings RETURNING id")
+    bus_of(env).flush(EVENTS_QUEUE)
+    query(env["DATABASE_URL"], "DELETE FROM rule_firings RETURNING id")
 
 
 @pytest.fixture()
@@ -103,8 +114,6 @@ def test_from_values_reach_the_follow_up_and_the_chain_shows_in_the_jobs(
     assert api.post("/v1/rules", json=rule).status_code == 201
     triggering = run_job(api, env, {"type": "system.noop", "echo": "ping"})
     other = run_job(api, env, {"type": "system.noop", "echo": "pong"})  # its result does not match
-    send_event(bus_of(env), event_of(triggering))
-    send_event(bus_of(env), event_of(other))
     follow = wait_for(lambda: follow_ups(env["DATABASE_URL"], "echo-to-fail"), 30, 0.1, "the follow-up")
     assert len(follow) == 1
     assert follow[0]["command"]["message"] == "ping" and follow[0]["command"]["type"] == "system.fail"
@@ -114,19 +123,34 @@ def test_from_values_reach_the_follow_up_and_the_chain_shows_in_the_jobs(
     assert job["caused_by"] == triggering["id"] and job["rule"] == "echo-to-fail"
     assert job["error"]["message"] == "ping"
     assert api.get(f"/v1/jobs/{triggering['id']}").json()["followed_by"] == [follow_id]
-    assert api.get(f"/v1/jobs/{other['id']}").json()["followed_by"] == []
     listed = api.get("/v1/jobs", params={"type": "system.fail"}).json()["items"]
     assert [(j["caused_by"], j["rule"]) for j in listed if j["id"] == follow_id] == [(triggering["id"], "echo-to-fail")]
     fired = api.get("/v1/rules/echo-to-fail").json()["last_firings"]
     assert [(f["job_id"], f["follow_up_id"], f["outcome"]) for f in fired] == [
         (triggering["id"], follow_id, "submitted")
     ]
-    assert len(firings(env["DATABASE_URL"], "echo-to-fail")) == 1  # the other event matched nothing
+    assert api.get(f"/v1/jobs/{other['id']}").json()["followed_by"] == []
     with browser(env) as ui:  # the dashboard shows the firing, and the chain on both jobs' pages
         assert sign_in(ui).status_code == 303
         page = ui.get("/ui/rules").text
         assert 'data-firing="submitted"' in page and f'href="/ui/jobs/{follow_id}"' in page
         assert f'href="/ui/jobs/{triggering["id"]}"' in ui.get(f"/ui/jobs/{follow_id}").text
+
+
+def publish_with_origin(env: dict[str, str], command: dict, **origin: object) -> str:
+    """A command published straight onto the bus with a follow-up's origin in its options."""
+    job_id = str(uuid.uuid4())
+    message = dramatiq.Message(
+        queue_name="system",
+        actor_name=command["type"],
+        args=(command,),
+        kwargs={},
+        options={"schema_version": 1, **origin},
+        message_id=job_id,
+        message_timestamp=dramatiq.common.current_millis(),
+    )
+    enqueue(bus_of(env), message)
+    return job_id
 
 
 def test_a_chain_longer_than_max_chain_depth_is_refused_and_stopped_at_run_time(
@@ -145,9 +169,8 @@ def test_a_chain_longer_than_max_chain_depth_is_refused_and_stopped_at_run_time(
         "path": "$.when.type",
         "message": "this rule makes a chain of 3 rules, longer than MAX_CHAIN_DEPTH=2: first -> second -> third",
     }
-    last = api.post(
-        "/v1/rules", json={"name": "third", "when": {"type": "system.fail"}, "then": {"notify": {"email": ["a@b.co"]}}}
-    )
+    notify = {"notify": {"email": ["a@b.co"]}}
+    last = api.post("/v1/rules", json={"name": "third", "when": {"type": "system.fail"}, "then": notify})
     assert last.status_code == 422 and "chain of 3 rules" in last.json()["detail"]["message"]
     # ahead of the chain as well as after it
     ahead = {"name": "ahead", "when": {"type": "system.http"}, "then": {"command": {"type": "system.noop"}}}
@@ -155,21 +178,19 @@ def test_a_chain_longer_than_max_chain_depth_is_refused_and_stopped_at_run_time(
     assert refused.status_code == 422 and refused.json()["detail"]["path"] == "$.then.command.type"
     assert "ahead -> first -> second" in refused.json()["detail"]["message"]
 
-    # the chain runs, each follow-up one firing deeper
+    # the chain runs by itself, each follow-up one firing deeper
     start = run_job(api, env, {"type": "system.noop", "echo": "chain"})
-    send_event(bus_of(env), event_of(start))
     one = wait_for(lambda: follow_ups(env["DATABASE_URL"], "first"), 30, 0.1, "the first follow-up")[0]
-    one = wait_status(env["DATABASE_URL"], one["id"], {"succeeded"})
-    send_event(bus_of(env), event_of(one))
+    assert (one["options"]["chain_depth"], one["options"]["caused_by"]) == (1, start["id"])
     two = wait_for(lambda: follow_ups(env["DATABASE_URL"], "second"), 30, 0.1, "the second follow-up")[0]
     assert (two["options"]["chain_depth"], two["options"]["caused_by"]) == (2, one["id"])
     assert wait_status(env["DATABASE_URL"], two["id"], {"dead"})["error"]["message"] == "end of the chain"
 
     # a job that says it is two firings deep (a message published with a chain_depth) fires nothing
-    deep = run_job(api, env, {"type": "system.noop", "echo": "deep"})
-    send_event(bus_of(env), event_of(deep, chain_depth=2))
+    deep = publish_with_origin(env, {"type": "system.noop", "echo": "deep"}, chain_depth=2)
+    wait_status(env["DATABASE_URL"], deep, {"succeeded"})
     stopped = wait_for(
-        lambda: [f for f in firings(env["DATABASE_URL"], "first") if f["job_id"] == deep["id"]], 30, 0.1, "the stop"
+        lambda: [f for f in firings(env["DATABASE_URL"], "first") if f["job_id"] == deep], 30, 0.1, "the stop"
     )[0]
     assert stopped["outcome"] == "stopped" and stopped["follow_up_id"] is None
     assert "MAX_CHAIN_DEPTH=2" in stopped["reason"]
@@ -182,7 +203,7 @@ def test_a_chain_longer_than_max_chain_depth_is_refused_and_stopped_at_run_time(
         "/v1/rules", json={"name": "missing", "when": {"type": "system.sleep"}, "then": {"command": missing}}
     )
     assert created.status_code == 201, created.text
-    send_event(bus_of(env), event_of(one))
+    run_job(api, env, {"type": "system.noop", "echo": "again"})
     failed = wait_for(lambda: firings(env["DATABASE_URL"], "missing"), 30, 0.1, "the failed firing")[0]
     assert failed["outcome"] == "failed" and "/result/nothing/here names nothing" in failed["reason"]
     assert follow_ups(env["DATABASE_URL"], "missing") == []
@@ -200,17 +221,16 @@ def test_a_notification_rule_submits_system_notify_and_notifications_trigger_no_
     }
     assert api.post("/v1/rules", json=body).status_code == 201
     dead = run_job(api, env, {"type": "system.fail", "permanent": True, "message": "boom"})
-    send_event(bus_of(env), event_of(dead))
     note = wait_for(lambda: follow_ups(env["DATABASE_URL"], "tell-ops"), 30, 0.1, "the notification job")
     assert [(n["type"], n["command"]) for n in note] == [
         ("system.notify", {"type": "system.notify", "rule": "tell-ops", "job_id": dead["id"], "status": "dead"})
     ]
-    # the notification's own end (dead, say: no handler, or SMTP down) triggers no rule
+    # the notification's own end (dead, say: SMTP is not set up here) triggers no rule
     notify_row = {**note[0], "status": "dead", "attempts": 1, "result": None, "finished_at": None}
     send_event(bus_of(env), event_of(notify_row))
     send_event(bus_of(env), event_of(dead))  # and the same event again: one notification
     marker = run_job(api, env, {"type": "system.fail", "permanent": True, "message": "second"})
-    send_event(bus_of(env), event_of(marker))  # handled after the two above (one processor thread per event)
+    # handled after the two above: the processor takes the queue in order, one thread per event
     wait_for(lambda: len(follow_ups(env["DATABASE_URL"], "tell-ops")) == 2, 30, 0.1, "the marker's notification")
     assert {f["job_id"] for f in firings(env["DATABASE_URL"], "tell-ops")} == {dead["id"], marker["id"]}
 
@@ -254,8 +274,7 @@ def settled(api: httpx.Client, env: dict[str, str]) -> None:
         "then": {"notify": {"email": ["a@b.co"]}},
     }
     assert api.post("/v1/rules", json=body).status_code == 201
-    marker = run_job(api, env, {"type": "system.noop", "echo": name})
-    send_event(bus_of(env), event_of(marker))
+    run_job(api, env, {"type": "system.noop", "echo": name})
     wait_for(lambda: firings(env["DATABASE_URL"], name), 120, 0.2, "the marker event to be handled")
 
 
@@ -269,10 +288,8 @@ def assert_exactly_one_follow_up_each(env: dict[str, str], rule: str, triggering
 
 
 def _hundred_follow_ups_with_the_processor_killed(api: httpx.Client, env: dict[str, str], rule: str) -> None:
-    triggering = hundred_triggering_jobs(api, env, rule)
+    triggering = hundred_triggering_jobs(api, env, rule)  # their events wait in the queue: no processor yet
     broker = bus_of(env)
-    for row in triggering:
-        send_event(broker, event_of(row))
     first = start_rules(env, name=f"worker-rules-{rule}-a", threads=2)
     second = None
     try:
@@ -311,9 +328,10 @@ def test_a_hundred_events_make_a_hundred_follow_ups_though_the_processor_is_kill
 
 
 @pytest.fixture()
-def rabbitmq_stack(rules_stack: dict[str, str], rabbitmq_url: str) -> Iterator[dict[str, str]]:
-    """The same database with RabbitMQ as the broker: web, a system worker and a ticker of its own."""
-    env = {**rules_stack, "BROKER_URL": rabbitmq_url}
+def rabbitmq_stack(postgres_server: str, rules_env: dict[str, str], rabbitmq_url: str) -> Iterator[dict[str, str]]:
+    """RabbitMQ as the broker: web, a system worker and a ticker of their own, on a database of their
+    own (the module's ticker relays the events of its database to Redis)."""
+    env = {**rules_env, "BROKER_URL": rabbitmq_url, "DATABASE_URL": fresh_database(postgres_server)}
     web, url = start_web(env, free_port(), name="web-rules-rabbitmq")
     procs = [
         web,
@@ -323,17 +341,14 @@ def rabbitmq_stack(rules_stack: dict[str, str], rabbitmq_url: str) -> Iterator[d
     yield {**env, "url": url}
     for proc in procs:
         proc.stop()
+    drop_database(postgres_server, env["DATABASE_URL"])
 
 
 def test_on_rabbitmq_too(rabbitmq_stack: dict[str, str]) -> None:
     with httpx.Client(
         base_url=rabbitmq_stack["url"], headers={"Authorization": f"Bearer {API_KEY}"}, timeout=15
     ) as api:
-        try:
-            _hundred_follow_ups_with_the_processor_killed(api, rabbitmq_stack, "hundred-rabbitmq")
-        finally:
-            for row in query(rabbitmq_stack["DATABASE_URL"], "SELECT name FROM rules WHERE source = 'api'"):
-                api.delete(f"/v1/rules/{row['name']}")
+        _hundred_follow_ups_with_the_processor_killed(api, rabbitmq_stack, "hundred-rabbitmq")
 
 
 def test_two_processors_at_once_and_every_event_twice_make_a_hundred_follow_ups(
@@ -345,8 +360,7 @@ def test_two_processors_at_once_and_every_event_twice_make_a_hundred_follow_ups(
     procs = [start_rules(env, name=f"worker-rules-twice-{i}", threads=2) for i in range(2)]
     try:
         broker = bus_of(env)
-        for row in triggering:  # the two copies of an event are taken by both processors at once, or one
-            send_event(broker, event_of(row))
+        for row in triggering:  # each event again: its two copies taken by both processors at once, or one
             send_event(broker, event_of(row))
         wait_for(lambda: len(firings(env["DATABASE_URL"], rule)) == HUNDRED, 120, 0.2, "every event to fire its rule")
         procs[1].stop()  # the marker needs one processor, taking the queue in order
@@ -356,6 +370,54 @@ def test_two_processors_at_once_and_every_event_twice_make_a_hundred_follow_ups(
     finally:
         for proc in procs:
             proc.stop()
+
+
+def test_real_events_under_a_killed_worker_two_tickers_and_two_processors_make_a_hundred_follow_ups(
+    postgres_server: str, rules_env: dict[str, str]
+) -> None:
+    """The triggering jobs' pool is SIGKILLed while they run (some run twice: the lost attempts end in
+    no event), two tickers relay the events and two rule processors take them at once."""
+    url = fresh_database(postgres_server)
+    env = {**rules_env, "DATABASE_URL": url, "BROKER_NAMESPACE": "syrules2-" + uuid.uuid4().hex[:6], "LEASE_S": "6"}
+    web, base = start_web(env, free_port(), name="web-rules-kill")
+    doomed = start_worker(env, name="worker-system-rules-kill-a", threads=8)
+    procs = [web, start_ticker(env, name="ticker-rules-kill-a"), start_ticker(env, name="ticker-rules-kill-b")]
+    procs += [start_rules(env, name=f"worker-rules-kill-{i}", threads=2) for i in range(2)]
+    try:
+        with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {API_KEY}"}, timeout=15) as api:
+            body = {
+                "name": "after-sleep",
+                "when": {"type": "system.sleep"},
+                "then": {"command": {"type": "system.noop"}},
+            }
+            assert api.post("/v1/rules", json=body).status_code == 201
+            sleep = {"type": "system.sleep", "seconds": 1, "steps": 4}
+            ids = [api.post("/v1/commands", json=sleep).json()["id"] for _ in range(HUNDRED)]
+        ended = "SELECT count(*) AS n FROM jobs WHERE id = ANY(%s) AND status = 'succeeded'"
+        running = "SELECT count(*) AS n FROM jobs WHERE id = ANY(%s) AND status = 'running'"
+        wait_for(
+            lambda: query(url, ended, ids)[0]["n"] >= 10 and query(url, running, ids)[0]["n"] >= 4,
+            120,
+            0.05,
+            "jobs ended and jobs running",
+        )
+        doomed.kill(signal.SIGKILL)
+        procs.append(start_worker(env, name="worker-system-rules-kill-b", threads=8))
+        wait_for(lambda: query(url, ended, ids)[0]["n"] == HUNDRED, 180, 0.2, "every triggering job to succeed")
+        triggering = query(url, "SELECT * FROM jobs WHERE id = ANY(%s)", ids)
+        assert any(t["attempts"] > 1 for t in triggering), "no job was running when its worker was killed"
+        made = "SELECT count(*) AS n FROM jobs WHERE options->>'rule' = 'after-sleep' AND status = 'succeeded'"
+        wait_for(lambda: query(url, made)[0]["n"] == HUNDRED, 120, 0.2, "the follow-ups to run")
+        # settled: every event relayed and taken (the follow-ups' own events included)
+        waiting = "SELECT count(*) AS n FROM job_events WHERE published_at IS NULL"
+        wait_for(lambda: query(url, waiting)[0]["n"] == 0, 60, 0.2, "the outbox empty")
+        wait_for(lambda: held_counts(bus_of(env), (EVENTS_QUEUE,))[EVENTS_QUEUE] == 0, 60, 0.2, "the events taken")
+        assert_exactly_one_follow_up_each(env, "after-sleep", triggering)
+        print(f"killed worker: {sum(t['attempts'] > 1 for t in triggering)} jobs ran twice, {HUNDRED} follow-ups")
+    finally:
+        for proc in [doomed, *procs]:
+            proc.stop()
+        drop_database(postgres_server, url)
 
 
 CATALOG_RULES = """

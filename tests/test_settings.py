@@ -50,3 +50,25 @@ def test_the_schedule_floor_and_the_failed_key_limit_are_settings() -> None:
     assert defaults.body_read_timeout_s == 30.0
     with pytest.raises(SettingsError, match="MIN_SCHEDULE_INTERVAL_S"):
         from_env({"MIN_SCHEDULE_INTERVAL_S": "-1"})
+
+
+def test_event_queues_are_queue_names_besides_events() -> None:
+    assert from_env({}).event_destinations == ("events",)
+    assert from_env({"EVENT_QUEUES": " audit, events,billing.v2 ,audit"}).event_destinations == (
+        "events",
+        "audit",
+        "billing.v2",
+    )
+    assert from_env({}).event_relay_batch == 500
+    with pytest.raises(SettingsError, match=r"EVENT_QUEUES: 'audit\.DQ' is not a queue name"):
+        from_env({"EVENT_QUEUES": "audit.DQ"})
+    with pytest.raises(SettingsError, match=r"EVENT_QUEUES: 'a b'"):
+        from_env({"EVENT_QUEUES": "a b"})
+    # a pool's workers would dead-letter every event as a message of an actor they do not know
+    with pytest.raises(SettingsError, match=r"EVENT_QUEUES: 'system' is a pool's command queue"):
+        from_env({"EVENT_QUEUES": "system"})
+    with pytest.raises(SettingsError, match="EVENT_RELAY_BATCH"):
+        from_env({"EVENT_RELAY_BATCH": "0"})
+    assert from_env({}).event_relay_poll_s == 0.2
+    with pytest.raises(SettingsError, match="EVENT_RELAY_POLL_S"):
+        from_env({"EVENT_RELAY_POLL_S": "0"})

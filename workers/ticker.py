@@ -7,6 +7,8 @@
   the broker never received (workers/sweeper.py), and re-drives from the jobs table what the
   broker or a worker lost (workers/reconciler.py); every few minutes it deletes the jobs past
   their retention (workers/job_retention.py).
+- In a thread of its own it publishes the job events the jobs table's trigger records
+  (workers/event_relay.py), so the tick loop never waits on it.
 - It lists itself with the worker processes (bus/presence.py, role ``ticker``), so the
   dashboard shows whether anything is firing the schedules.
 
@@ -32,9 +34,9 @@ from bus.jobstore import unavailable
 from bus.presence import Beacon
 from bus.redis_client import sync_client
 from contracts import QUEUES
-from contracts.event import EVENTS_QUEUE
 from workers import reconciler
 from workers.emitter import BATCH, emit_due, seconds_until_due
+from workers.event_relay import EventRelay
 from workers.job_retention import JobRetention
 from workers.sweeper import sweep
 
@@ -59,13 +61,10 @@ def tick(bus: dramatiq.Broker, s: settings.Settings) -> None:
             return
 
 
-#: every queue a worker consumes: the pools' and the rule processors' events (a dead worker is
-#: forgotten once its messages on these are back, so a queue missing here would lose them)
-CONSUMED = (*QUEUES, EVENTS_QUEUE)
-
-
 def housekeeping(bus: dramatiq.Broker, s: settings.Settings) -> None:
-    back = requeue_orphans(bus, CONSUMED)
+    # the events queues too: a rule processor or an outside consumer killed mid-event has its
+    # messages put back as a pool's worker has
+    back = requeue_orphans(bus, (*QUEUES, *s.event_destinations))
     if back:
         log.info("requeued %d messages of dead workers at the head of their queues", back)
     while sweep(bus, grace_s=s.enqueue_grace_s):
@@ -85,9 +84,11 @@ def run(stop: threading.Event) -> None:
     log.info("ticker started: tick %.2f s, sweep %.1f s", s.tick_interval_s, s.sweep_interval_s)
     beacon = Beacon("ticker").start()
     presence = sync_client()
+    relay = EventRelay(bus, s).start()
     try:
         _loop(bus, presence, s, stop)
     finally:
+        relay.stop()
         beacon.stop()
         presence.close()
         bus.close()

@@ -5,7 +5,9 @@ the same whichever web process answers and however many worker machines there ar
 (queued, running, retrying, dead) from Postgres through the status index; jobs ended and their
 run times from the counters every job ending adds to in Redis (bus/throughput.py); queue
 depths and rejected (poison) messages from the broker (bus/rejections.py). Nothing here reads
-finished jobs from the table: a scrape costs the same with ten jobs or ten million.
+finished jobs from the table: a scrape costs the same with ten jobs or ten million. Job events: the
+count the relays published, from Redis (bus/event_outbox.py), and the backlog waiting for them, from
+the outbox's partial index of unpublished rows.
 """
 
 from __future__ import annotations
@@ -23,7 +25,8 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bus import broker_adapter as queues
-from bus import throughput
+from bus import event_outbox, throughput
+from bus.event_outbox import published_key
 from bus.jobstore import OPEN
 from contracts import QUEUES
 from ingress.state import State
@@ -82,10 +85,14 @@ async def metrics(request: Request) -> Response:
 
     ended = CounterMetricFamily("switchyard_jobs_ended", "Job endings by queue and status", labels=["queue", "status"])
     durations = HistogramMetricFamily("switchyard_job_duration_seconds", "Run time of ended jobs", labels=["queue"])
+    events_out = CounterMetricFamily("switchyard_events_published", "Job events the relays put on the bus")
     try:
         async with state.redis.pipeline(transaction=False) as pipe:
             throughput.ask_totals(pipe, state.settings.broker_namespace, QUEUES)
-            totals = throughput.read_totals(QUEUES, await pipe.execute())
+            pipe.hget(published_key(state.settings.broker_namespace), "published")
+            *replies, published = await pipe.execute()
+            totals = throughput.read_totals(QUEUES, replies)
+        events_out.add_metric([], int(published or 0))
     except aioredis.RedisError as err:  # the other families still answer
         log.warning("job counters unavailable: %s", err.__class__.__name__)
         totals = {}
@@ -95,9 +102,16 @@ async def metrics(request: Request) -> Response:
         bounds = [*(f"{b:g}" for b in throughput.RUN_BUCKETS), "+Inf"]
         durations.add_metric([queue], list(zip(bounds, counts.run_buckets, strict=True)), counts.run_seconds)
 
-    depth = GaugeMetricFamily("switchyard_queue_messages", "Messages waiting in the broker", labels=["queue", "state"])
+    waiting = GaugeMetricFamily("switchyard_events_unpublished", "Job events recorded and not yet on the bus")
     try:
-        counts = await anyio.to_thread.run_sync(queues.depths, state.broker, QUEUES, limiter=state.dispatcher.limiter)
+        waiting.add_metric([], await event_outbox.unpublished(state.pool))
+    except Exception as err:  # noqa: BLE001 - Postgres away: the other families still answer
+        log.warning("job events backlog unavailable: %s", err.__class__.__name__)
+
+    depth = GaugeMetricFamily("switchyard_queue_messages", "Messages waiting in the broker", labels=["queue", "state"])
+    watched = (*QUEUES, *state.settings.event_destinations)
+    try:
+        counts = await anyio.to_thread.run_sync(queues.depths, state.broker, watched, limiter=state.dispatcher.limiter)
     except Exception:  # noqa: BLE001 - a broker outage must not hide the other metrics
         counts = {}
     for queue, (ready, delayed, dead) in counts.items():
@@ -120,7 +134,7 @@ async def metrics(request: Request) -> Response:
 
     class Snapshot:
         def collect(self):  # type: ignore[no-untyped-def]
-            yield from (jobs, ended, durations, depth, broker_up, refused)
+            yield from (jobs, ended, durations, events_out, waiting, depth, broker_up, refused)
 
     scrape.register(Snapshot())
     body = generate_latest(request.app.state.registry) + generate_latest(scrape)
