@@ -72,7 +72,10 @@ def check_zone(name: str) -> None:
 
 
 def _field_values(field: list[object], low: int, high: int) -> list[int]:
-    return list(range(low, high + 1)) if field == ["*"] else sorted({int(str(v)) for v in field})
+    # croniter keeps a "*" inside a list ("*/1,*,5") as it is: the field then allows every value
+    if "*" in field:
+        return list(range(low, high + 1))
+    return sorted({int(str(v)) for v in field})
 
 
 def _steps(values: list[int]) -> list[int]:

@@ -11,13 +11,13 @@ from __future__ import annotations
 import re
 from typing import Any
 
-#: msgspec's message for a float where an int belongs (alone, or in a union: ``int | null``)
-_FLOAT_FOR_INT = re.compile(r"Expected `(?:[^`]*\| )?int(?: \|[^`]*)?`, got `float`")
+#: msgspec's message for a float where an int belongs (an optional int says `int | null`)
+_FLOAT_FOR_INT = re.compile(r"Expected `int( \| null)?`, got `float`")
 _EXACT = 2**53
 
 
 def float_for_int(err: Exception) -> bool:
-    """Whether msgspec refused a float where an integer belongs (``int`` or ``int | null``)."""
+    """Whether msgspec refused a float where an integer belongs (read again with ``as_integers``)."""
     return _FLOAT_FOR_INT.search(str(err)) is not None
 
 

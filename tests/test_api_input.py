@@ -162,6 +162,9 @@ def test_what_the_openapi_document_promises_at_its_edges(client: httpx.Client) -
     whole = client.post("/v1/commands", json={"type": "system.sleep", "seconds": 0, "steps": 2.0})
     assert whole.status_code == 202, whole.text
     assert client.get(whole.json()["links"]["self"]).json()["command"]["steps"] == 2
+    # an optional integer too (msgspec names it `int | null`)
+    optional = client.post("/v1/commands", json={"type": "system.fail", "succeed_on_attempt": 1.0})
+    assert optional.status_code == 202, optional.text
     half = client.post("/v1/commands", json={"type": "system.sleep", "seconds": 0, "steps": 2.5})
     assert half.status_code == 422 and half.json()["detail"]["path"] == "$.steps"
     # a model id is a UUID as the document writes it (8-4-4-4-12), not uuid.UUID's other spellings
