@@ -96,6 +96,12 @@ class AsyncJobs:
         row = await self._row(SQL["get"], {"id": job_id})
         return None if row is None else to_job(row)
 
+    async def followed_by(self, job_id: str) -> list[str]:
+        """The ids of the follow-ups this job's events caused, oldest first: read from Postgres each
+        time (jobs_caused_by_idx), as a finished job's mirror is written before its follow-ups exist."""
+        async with self.pool.connection() as conn:
+            return [r["id"] for r in await (await conn.execute(SQL["followed_by"], {"id": job_id})).fetchall()]
+
     async def mirror(self, job: Job, *, ended: bool = False) -> None:
         """Mirror the job; ``ended``: it has just ended here (a cancel), so it is counted too, in
         the same round trip, as a worker counts the jobs it finishes."""

@@ -66,12 +66,15 @@ def row_params(
     }
 
 
+#: a follow-up job's origin, kept in its options (workers/lifecycle.py keeps them from a message too)
+ORIGIN = ("caused_by", "rule")
+
+
 def to_job(row: dict[str, Any]) -> Job:
-    return msgspec.convert(
-        {k: row[k] for k in Job.__struct_fields__ if k in row and row[k] is not None},
-        Job,
-        from_attributes=False,
-    )
+    fields = {k: row[k] for k in Job.__struct_fields__ if k in row and row[k] is not None}
+    options = row.get("options") or {}
+    fields.update({k: options[k] for k in ORIGIN if isinstance(options.get(k), str)})
+    return msgspec.convert(fields, Job, from_attributes=False)
 
 
 def mirror_key(job_id: str) -> str:
@@ -282,6 +285,11 @@ class JobStore:
     def get(self, job_id: str) -> Job | None:
         row = self._one("get", {"id": job_id})
         return None if row is None else to_job(row)
+
+    def followed_by(self, job_id: str) -> list[str]:
+        """The ids of the follow-ups this job's events caused, oldest first."""
+        with db.statements().connection() as conn:
+            return [r["id"] for r in conn.execute(SQL["followed_by"], {"id": job_id}).fetchall()]
 
     def insert(
         self, *, job_id: str, type: str, queue: str, command: dict[str, Any], options: dict[str, Any]

@@ -126,6 +126,13 @@ def parse(url: str) -> tuple[str, str, int, str]:
     return parts.scheme, parts.hostname, port or (443 if parts.scheme == "https" else 80), path
 
 
+def redacted(url: str) -> str:
+    """A webhook URL as the API and the dashboard show it: a Slack webhook's path is its secret, so
+    only the scheme and the host are kept (``https://hooks.slack.com/…``)."""
+    scheme, _, rest = url.partition("://")
+    return f"{scheme}://{rest.split('/')[0]}/…"
+
+
 def _literal(host: str) -> Address | None:
     """The address a host written as one stands for, in any of the encodings resolvers accept."""
     try:

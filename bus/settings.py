@@ -82,6 +82,9 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     #: a schedule whose cron has two slots closer than this (seconds) is refused when it is written
     #: (422 naming $.cron); 0 or 1 allows any cron (none fires more often than every second)
     min_schedule_interval_s: Annotated[float, msgspec.Meta(ge=0)] = 1.0
+    #: the longest chain of rule firings (a follow-up of a follow-up ...): a rule that could make a longer
+    #: one is refused when it is written, and a job this many firings deep triggers no rule
+    max_chain_depth: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 10
     #: workers drop scheduled commands whose slot is older than this (a backlog of stale ticks)
     tick_staleness_s: Annotated[float, msgspec.Meta(gt=0)] = 600.0
     #: how long the Redis status mirror keeps a finished job (Postgres answers after that). Short on

@@ -8,12 +8,15 @@ twice carries the same id, and the workers run a job to success once.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import dramatiq
 import msgspec
+import psycopg
 
 from bus import broker_adapter
+from bus.jobstore import SQL, row_params
 from contracts import CommandBase, Job, build_message, job_id_for, route, type_of
 
 #: what a reused idempotency key answers when the command differs (HTTP's 409, the CLI's error)
@@ -31,7 +34,16 @@ class Submission(msgspec.Struct, kw_only=True, frozen=True):
         return to_message(self.job_id, self.type, self.queue, self.command, self.options)
 
 
-def prepare(command: CommandBase, *, idempotency_key: str | None = None, trace_id: str | None = None) -> Submission:
+def prepare(
+    command: CommandBase,
+    *,
+    idempotency_key: str | None = None,
+    trace_id: str | None = None,
+    origin: Mapping[str, Any] | None = None,
+) -> Submission:
+    """The job of ``command``: its id (derived from ``idempotency_key`` when there is one), its row's
+    fields and its message's options; ``origin``: more options kept with the job (a follow-up's
+    caused_by, rule and chain_depth)."""
     job_id = job_id_for(idempotency_key)
     fields = build_message(command, job_id=job_id, idempotency_key=idempotency_key, trace_id=trace_id)
     return Submission(
@@ -39,8 +51,16 @@ def prepare(command: CommandBase, *, idempotency_key: str | None = None, trace_i
         type=type_of(command),
         queue=route(command).queue,
         command=fields["args"][0],
-        options=fields["options"],
+        options={**fields["options"], **(origin or {})},
     )
+
+
+def record(conn: psycopg.Connection, sub: Submission) -> bool:
+    """Insert the job of ``sub`` in the caller's transaction, so it commits with the caller's other
+    writes; False when a job of that id exists (nothing is written). Its message is the caller's to
+    send after the commit: if it is never sent, the sweeper sends it."""
+    params = row_params(job_id=sub.job_id, type=sub.type, queue=sub.queue, command=sub.command, options=sub.options)
+    return conn.execute(SQL["insert"], params).fetchone() is not None
 
 
 def to_message(

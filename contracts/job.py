@@ -54,3 +54,8 @@ class Job(msgspec.Struct, kw_only=True):
     finished_at: dt.datetime | None = None
     #: when a cancel was asked for; a running job ends ``cancelled`` at its next progress report
     cancel_requested_at: dt.datetime | None = None
+    #: a follow-up job: the job whose event caused it, and the rule that fired
+    caused_by: str | None = None
+    rule: str | None = None
+    #: the follow-ups this job's events caused, oldest first (``GET /v1/jobs/{id}``; null in listings)
+    followed_by: list[str] | None = None

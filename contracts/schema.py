@@ -47,6 +47,13 @@ def wire_schema() -> dict[str, Any]:
                     "trace_id": {"type": "string"},
                     "scheduled_at": {"type": "string", "format": "date-time"},
                     "redis_message_id": {"type": "string"},
+                    "caused_by": {"type": "string", "description": "a follow-up: the job whose event caused it"},
+                    "rule": {"type": "string", "description": "a follow-up: the rule that fired"},
+                    "chain_depth": {
+                        "type": "integer",
+                        "minimum": 0,
+                        "description": "rule firings that led to this job; one MAX_CHAIN_DEPTH deep triggers no rule",
+                    },
                 },
             },
             "message_id": {"type": "string", "minLength": 1, "maxLength": 64},

@@ -54,18 +54,20 @@ def zones() -> list[str]:
 
 def request_schemas() -> dict[str, Any]:
     """Every schema a request body may use: commands, schedules and what they are made of."""
+    from contracts.rules import RulePatch
     from contracts.schedules import SchedulePatch, ScheduleSpec
 
     parts = command_schema()
     schemas = dict(parts["defs"])
     schemas["Command"] = parts["command"]
-    _, defs = msgspec.json.schema_components([ScheduleSpec, SchedulePatch], ref_template="#/$defs/{name}")
+    _, defs = msgspec.json.schema_components([ScheduleSpec, SchedulePatch, RulePatch], ref_template="#/$defs/{name}")
     schemas.update(defs)
     schemas = _rewrite_refs(schemas)
     schemas.pop("Job", None)  # a response, below
     for name in list(schemas):
         schemas[name] = _storable(schemas[name])
     _between_fields(schemas)
+    _rule_bodies(schemas)
     schemas["StorableValue"] = {
         "description": "any JSON value the job store can keep: no NUL in a string or a key",
         "anyOf": [
@@ -95,6 +97,32 @@ def response_schemas() -> dict[str, Any]:
         "type": "object",
         "required": ["error", "detail"],
         "properties": {"error": {"type": "string"}, "detail": {}},
+    }
+    firing = {
+        "type": "object",
+        "required": ["event_id", "job_id", "follow_up_id", "outcome", "reason", "fired_at"],
+        "properties": {
+            "event_id": {"type": "string"},
+            "job_id": {"type": "string", "description": "the triggering job"},
+            "follow_up_id": {"type": ["string", "null"], "description": "the job the rule submitted"},
+            "outcome": {"enum": ["submitted", "stopped", "failed"]},
+            "reason": {"type": ["string", "null"], "description": "why nothing was submitted"},
+            "fired_at": {"type": "string", "format": "date-time"},
+        },
+    }
+    schemas["Rule"] = {
+        "type": "object",
+        "required": ["name", "when", "then", "enabled", "source", "created_at", "updated_at", "last_firings"],
+        "properties": {
+            "name": {"type": "string"},
+            "when": {"type": "object"},
+            "then": {"type": "object"},
+            "enabled": {"type": "boolean"},
+            "source": {"enum": ["api", "catalog"]},
+            "created_at": {"type": "string", "format": "date-time"},
+            "updated_at": {"type": "string", "format": "date-time"},
+            "last_firings": {"type": "array", "items": firing},
+        },
     }
     schemas["Accepted"] = {
         "type": "object",
@@ -241,6 +269,86 @@ def _between_fields(schemas: dict[str, Any]) -> None:
     )
     add("WorkspaceProvision", "target_id must differ from source_id: the source is never written.")
     add("WorkspaceSync", "Each workspace_id appears once.")
+    add("RuleThen", "Exactly one of command and notify.", anyOf=_one_of("command", "notify", "object"))
+    add("Notification", "Exactly one of slack and email.")
+    schemas["Notification"]["anyOf"] = [
+        {"properties": {"slack": {"type": "string"}, "email": {"type": "null"}}, "required": ["slack"]},
+        {"properties": {"email": {"type": "array"}, "slack": {"type": "null"}}, "required": ["email"]},
+    ]
+
+
+#: a ``when.match`` key: a field name, or a JSON Pointer (``~`` escaped as ``~0`` and ``~1``); no NUL
+MATCH_KEY = "^(?:[^/\\x00][^\\x00]*|(?:/(?:[^~/\\x00]|~[01])*)+)$"
+
+
+def _rule_bodies(schemas: dict[str, Any]) -> None:
+    """What ``POST`` / ``PATCH /v1/rules`` take: a rule (``RuleSpec``, as ``rule.set`` carries it) less
+    what the API refuses at the door (bus/rule_check.py): a ``when.type`` that matches no command
+    type, a follow-up that is a control-plane command or no command at all."""
+    from bus.rule_check import CONTROL_PLANE
+    from bus.rule_graph import NOTIFY
+    from contracts import BY_TYPE
+
+    types = [t for t in BY_TYPE if t != NOTIFY]
+    prefixes = {".".join(t.split(".")[:i]) + ".*" for t in types for i in range(1, t.count(".") + 1)}
+    command = schemas["Command"]
+    allowed = {k: v for k, v in command["discriminator"]["mapping"].items() if not k.startswith(CONTROL_PLANE)}
+    schemas["RuleCommand"] = {
+        "description": "The follow-up: any command but the control plane's (schedule.*, rule.*, system.notify). "
+        'Any value in it may instead be {"$from": "<JSON Pointer into the triggering job>"} (e.g. /result/rows), '
+        "its first step a Job field; checked when the rule is written, the command valid with each placeholder "
+        "standing for a value its field accepts.",
+        "anyOf": [{"$ref": ref} for ref in allowed.values()],
+        "discriminator": {**command["discriminator"], "mapping": allowed},
+    }
+    when = schemas["RuleWhen"]
+    schemas["RuleWhenBody"] = {
+        **when,
+        "title": "RuleWhenBody",
+        "properties": {
+            **when["properties"],
+            "type": {
+                "type": "string",
+                "enum": sorted({*types, *prefixes, "*"}),
+                "description": "a command type, a prefix of some (pipelines.*) or * (system.notify triggers no rule)",
+            },
+            "match": {
+                "anyOf": [
+                    {
+                        "type": "object",
+                        "maxProperties": 32,
+                        "propertyNames": {"pattern": MATCH_KEY},
+                        "additionalProperties": ref("StorableValue"),
+                        "description": "result field (or JSON Pointer into the result) -> the value it must equal",
+                    },
+                    {"type": "null"},
+                ],
+                "default": None,
+            },
+        },
+    }
+    then = schemas["RuleThen"]
+    schemas["RuleThenBody"] = {
+        **then,
+        "title": "RuleThenBody",
+        "properties": {
+            **then["properties"],
+            "command": {"anyOf": [ref("RuleCommand"), {"type": "null"}], "default": None},
+        },
+    }
+    spec = schemas["RuleSpec"]
+    schemas["RuleBody"] = {
+        **spec,
+        "title": "RuleBody",
+        "description": "A rule. Refused with 422 naming the field besides what the schema says: one that closes a "
+        "cycle of enabled rules (its follow-up matching its own when.type included) or makes a chain longer than "
+        "MAX_CHAIN_DEPTH, a webhook pointing at a private address, a placeholder no value fits.",
+        "properties": {**spec["properties"], "when": ref("RuleWhenBody"), "then": ref("RuleThenBody")},
+    }
+    patch = schemas["RulePatch"]["properties"]
+    patch["when"] = ref("RuleWhenBody")
+    patch["then"] = ref("RuleThenBody")
+    patch["enabled"] = _not_null(patch["enabled"])
 
 
 def _rewrite_refs(node: Any) -> Any:

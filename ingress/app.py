@@ -35,6 +35,7 @@ from ingress.routes import (
     openapi,
     pipelines,
     rejected,
+    rules,
     schedules,
 )
 from ingress.state import State
@@ -100,6 +101,7 @@ def create_app(config: settings.Settings | None = None) -> Starlette:
             *artifacts.ROUTES,
             *gooddata.ROUTES,
             *schedules.ROUTES,
+            *rules.ROUTES,
             *models.ROUTES,
             *pipelines.ROUTES,
             *forecasts.ROUTES,

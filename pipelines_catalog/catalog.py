@@ -1,7 +1,8 @@
 """The catalog: tables and pipelines declared in YAML files under ``CATALOG_DIR``.
 
 Every ``*.yaml`` / ``*.yml`` file below the directory may hold ``tables:``,
-``pipelines:`` and ``retention_schedule:``. Files are read with ``yaml.safe_load``
+``pipelines:``, ``retention_schedule:`` and ``rules:`` (a list of rules, contracts/rules.py: the
+rules pool writes them into the ``rules`` table). Files are read with ``yaml.safe_load``
 and checked here for structure (types, keys, references, the DAG); the SQL of the
 nodes is checked against the catalog by ``pipelines_catalog.nodesql`` in the pool.
 Every problem names the file, the key and what is wrong.
@@ -23,6 +24,7 @@ import yaml
 
 from contracts import cron
 from contracts.base import Identifier, QualifiedTable, SqlName
+from contracts.rules import RuleSpec
 from pipelines_catalog import types
 from pipelines_catalog.types import ColumnType
 
@@ -99,6 +101,7 @@ class FileSpec(_Spec, kw_only=True):
     tables: dict[str, Any] = msgspec.field(default_factory=dict)
     pipelines: dict[str, Any] = msgspec.field(default_factory=dict)
     retention_schedule: str | ScheduleSpec | None = None
+    rules: list[Any] = msgspec.field(default_factory=list)
 
 
 # ---- the resolved catalog -------------------------------------------------------------
@@ -168,12 +171,19 @@ class Pipeline(msgspec.Struct, frozen=True, kw_only=True):
     file: str
 
 
+class CatalogRule(msgspec.Struct, frozen=True, kw_only=True):
+    spec: RuleSpec
+    file: str
+
+
 class Catalog(msgspec.Struct, frozen=True, kw_only=True):
     root: str
     version: str
     tables: dict[str, Table]
     pipelines: dict[str, Pipeline]
     retention_schedule: Schedule | None
+    #: by name, in the order of the files
+    rules: dict[str, CatalogRule] = {}
 
     def table(self, qualified: str) -> Table:
         try:
@@ -410,6 +420,15 @@ def load(root: str | Path) -> Catalog:
             if retention_schedule is not None:
                 raise CatalogError(rel, "retention_schedule", "declared in two files")
             retention_schedule = _schedule(spec.retention_schedule, rel, "retention_schedule")
+    rules: dict[str, CatalogRule] = {}
+    for rel, spec in parsed:
+        for i, raw in enumerate(spec.rules):
+            rule: RuleSpec = _convert(raw, RuleSpec, rel, f"rules[{i}]")
+            if rule.name in rules:
+                raise CatalogError(
+                    rel, f"rules[{i}].name", f"rule {rule.name!r} is already declared in {rules[rule.name].file}"
+                )
+            rules[rule.name] = CatalogRule(spec=rule, file=rel)
     for pipeline in pipelines.values():
         for i, upstream in enumerate(pipeline.triggers):
             if upstream not in pipelines or upstream == pipeline.id:
@@ -421,6 +440,7 @@ def load(root: str | Path) -> Catalog:
         tables=tables,
         pipelines=pipelines,
         retention_schedule=retention_schedule,
+        rules=rules,
     )
 
 

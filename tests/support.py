@@ -121,6 +121,17 @@ def start_worker(env: dict[str, str], pool: str = "system", name: str | None = N
     )
 
 
+def start_rules(env: dict[str, str], name: str = "worker-rules", threads: int = 4) -> Proc:
+    """The rule processor: the rules pool, consuming the events queue (as the Procfile runs it)."""
+    return Proc(
+        name,
+        python(
+            "-m", "dramatiq", "workers.pools.rules", "--queues", "events", "--processes", "1", "--threads", str(threads)
+        ),
+        env,
+    )
+
+
 def start_ticker(env: dict[str, str], name: str = "ticker") -> Proc:
     return Proc(name, python("-m", "workers.ticker"), env)
 

@@ -165,3 +165,12 @@ def test_the_models_list_skips_through_the_history_index(seeded: str) -> None:
         conn.rollback()
     assert "Seq Scan on metric_history" not in shown, shown
     assert len({row[0] for row in listed}) >= 50
+
+
+def test_a_jobs_follow_ups_are_read_from_the_caused_by_index(seeded: str) -> None:
+    from bus.jobstore import SQL
+
+    with psycopg.connect(seeded) as conn:
+        conn.execute("ANALYZE jobs")
+        plan = "\n".join(r[0] for r in conn.execute("EXPLAIN " + SQL["followed_by"], {"id": "scale-00001"}).fetchall())
+    assert "jobs_caused_by_idx" in plan and "Seq Scan on jobs" not in plan, plan

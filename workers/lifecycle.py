@@ -268,7 +268,11 @@ def _continue(store: JobStore, message: dramatiq.Message, attempt: int, later: C
 CANCELLED = JobError(type="JobCancelled", message="cancelled at the user's request while it ran")
 
 #: message options worth keeping with the job (our metadata, not broker internals)
-_KEPT_OPTIONS = frozenset({"schema_version", "idempotency_key", "trace_id", "scheduled_at", "schedule"})
+_KEPT_OPTIONS = frozenset(
+    # caused_by, rule, chain_depth: a follow-up's origin (workers/rules/follow_up.py), kept for a job
+    # first seen as a message too (a producer may publish one straight onto the bus)
+    {"schema_version", "idempotency_key", "trace_id", "scheduled_at", "schedule", "caused_by", "rule", "chain_depth"}
+)
 
 
 def _staleness(scheduled_at: str | None) -> str | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -34,8 +35,9 @@ async def _existing(state: State, job_id: str) -> Job:
 
 
 async def get_job(request: Request) -> Response:
-    job = await _existing(_state(request), request.path_params["job_id"])
-    return json_response(job)
+    state = _state(request)
+    job = await _existing(state, request.path_params["job_id"])
+    return json_response(msgspec.structs.replace(job, followed_by=await state.jobs.followed_by(job.id)))
 
 
 FILTERS = ("status", "type", "queue", "since", "until")

@@ -111,6 +111,7 @@ MODEL_ID = _path("model_id", "a model's UUID", {"type": "string", "format": "uui
 SCHEDULE_NAME = _path(
     "name", "a schedule's name", {"type": "string", "minLength": 1, "maxLength": 255, "pattern": IDENTIFIER}
 )
+RULE_NAME = _path("name", "a rule's name", {"type": "string", "minLength": 1, "maxLength": 255, "pattern": IDENTIFIER})
 IDEMPOTENCY = _header("Idempotency-Key", "the same key and command answer the same job (1 to 255 visible ASCII)")
 TRACE = _header("X-Trace-Id", "carried through the job's messages (1 to 255 visible ASCII)")
 JOB_FILTERS = [
@@ -128,6 +129,12 @@ SCHEDULE_LINKS = {
     "GetSchedule": _link("getSchedule", "name", "$response.body#/name"),
     "PatchSchedule": _link("patchSchedule", "name", "$response.body#/name"),
     "DeleteSchedule": _link("deleteSchedule", "name", "$response.body#/name"),
+}
+
+RULE_LINKS = {
+    "GetRule": _link("getRule", "name", "$response.body#/name"),
+    "PatchRule": _link("patchRule", "name", "$response.body#/name"),
+    "DeleteRule": _link("deleteRule", "name", "$response.body#/name"),
 }
 
 
@@ -348,6 +355,62 @@ def _schedules() -> dict[str, Any]:
     }
 
 
+def _rules() -> dict[str, Any]:
+    view = _json("the rule (a webhook shown by its host only) with its newest firings", ref("Rule"))
+    listing = {
+        "type": "object",
+        "required": ["items", "next_after"],
+        "properties": {"items": {"type": "array", "items": ref("Rule")}, "next_after": {"type": ["string", "null"]}},
+    }
+    catalog = _error("the rule comes from the catalog: change it there")
+    return {
+        "/v1/rules": {
+            "post": {
+                "operationId": "createRule",
+                "summary": "Create a rule: when a job event matches, submit a follow-up command or a notification",
+                "requestBody": _body(ref("RuleBody")),
+                "responses": {
+                    "201": view | {"links": RULE_LINKS},
+                    "409": _error("a rule of this name exists"),
+                    **BODY,
+                    **AUTH,
+                },
+            },
+            "get": {
+                "operationId": "listRules",
+                "summary": "Rules by name, each with its newest firings",
+                "parameters": [_query("after", _text(), "the next_after of the previous page"), _limit(500, 100)],
+                "responses": {"200": _json("a page of rules", listing), **BAD_PARAMETER, **AUTH},
+            },
+        },
+        "/v1/rules/{name}": {
+            "get": {
+                "operationId": "getRule",
+                "parameters": [RULE_NAME],
+                "responses": {"200": view, **NOT_FOUND, **BAD_PARAMETER, **AUTH},
+            },
+            "patch": {
+                "operationId": "patchRule",
+                "summary": "Change the fields given; the rule is checked whole, as a new one is",
+                "parameters": [RULE_NAME],
+                "requestBody": _body(ref("RulePatch")),
+                "responses": {"200": view, **NOT_FOUND, "409": catalog, **BODY, **AUTH},
+            },
+            "delete": {
+                "operationId": "deleteRule",
+                "parameters": [RULE_NAME],
+                "responses": {
+                    "204": {"description": "deleted"},
+                    **NOT_FOUND,
+                    "409": catalog,
+                    **BAD_PARAMETER,
+                    **AUTH,
+                },
+            },
+        },
+    }
+
+
 def _models() -> dict[str, Any]:
     from contracts.metrics import MetricName
 
@@ -513,6 +576,7 @@ def _operations() -> dict[str, Any]:
         **_jobs(),
         **_forecasts(),
         **_schedules(),
+        **_rules(),
         **_models(),
         **_pipelines(),
         **_gooddata(),

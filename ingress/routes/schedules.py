@@ -9,6 +9,7 @@ import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 
+from bus import outbound
 from bus import schedule_store as schedules
 from contracts import storable, whole
 from contracts.command import from_validation_error
@@ -45,8 +46,7 @@ def masked(view: dict[str, Any]) -> dict[str, Any]:
     """Webhook URLs are secrets (Slack's are): the API shows only where they point."""
     alert = view.get("alert")
     if alert and alert.get("webhook_url"):
-        scheme, _, rest = alert["webhook_url"].partition("://")
-        view["alert"] = {**alert, "webhook_url": f"{scheme}://{rest.split('/')[0]}/…"}
+        view["alert"] = {**alert, "webhook_url": outbound.redacted(alert["webhook_url"])}
     return view
 
 
@@ -64,9 +64,9 @@ async def create(request: Request) -> Response:
     return json_response(masked(schedules.view(row)), 201 if row["created"] else 200)
 
 
-def patch_fields(raw: bytes) -> dict[str, Any]:
-    """The fields a PATCH body sets, each checked as SchedulePatch types it; the others stay as they are."""
-    changes = decode_body(raw, SchedulePatch)
+def patch_fields(raw: bytes, kind: type = SchedulePatch) -> dict[str, Any]:
+    """The fields a PATCH body sets, each checked as ``kind`` types it; the others stay as they are."""
+    changes = decode_body(raw, kind)
     given = msgspec.json.decode(raw)
     return {k: v for k, v in msgspec.to_builtins(changes).items() if k in given}
 

@@ -12,7 +12,7 @@ from starlette.responses import RedirectResponse
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from ingress.ui import forecasts, gooddata, jobs, login, models, overview, pipelines, schedules, submit
+from ingress.ui import forecasts, gooddata, jobs, login, models, overview, pipelines, rules, schedules, submit
 from ingress.ui.paths import PREFIX, is_ui_path
 
 __all__ = ["PREFIX", "ROUTES", "is_ui_path"]
@@ -45,6 +45,11 @@ ROUTES = [
     Route("/ui/schedules/{name}/disable", schedules.disable, methods=["POST"]),
     Route("/ui/schedules/{name}/delete", schedules.delete, methods=["POST"]),
     Route("/ui/cron/describe", schedules.describe, methods=["GET"]),
+    Route("/ui/rules", rules.rule_list, methods=["GET"]),
+    Route("/ui/rules", rules.create, methods=["POST"]),
+    Route("/ui/rules/{name}/enable", rules.enable, methods=["POST"]),
+    Route("/ui/rules/{name}/disable", rules.disable, methods=["POST"]),
+    Route("/ui/rules/{name}/delete", rules.delete, methods=["POST"]),
     Route("/ui/pipelines", pipelines.pipeline_list, methods=["GET"]),
     Route("/ui/gooddata", gooddata.workspace_tree, methods=["GET"]),
     Route("/ui/gooddata/refresh", gooddata.refresh_tree, methods=["POST"]),

@@ -85,6 +85,8 @@ async def _job_page(request: Request, status: int = 200, notice: str | None = No
         "job.html",
         status,
         job=job,
+        # the job's chain: what caused it (job.caused_by, job.rule) and what its events caused
+        followed_by=await state.jobs.followed_by(job.id),
         command=msgspec.json.format(msgspec.json.encode(job.command), indent=2).decode(),
         result=None if job.result is None else msgspec.json.format(msgspec.json.encode(job.result), indent=2).decode(),
         artifact=artifact,

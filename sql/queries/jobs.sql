@@ -78,6 +78,14 @@ RETURNING *;
 -- name: get
 SELECT * FROM jobs WHERE id = %(id)s;
 
+-- name: followed_by
+-- The follow-ups of a job (rules' firings on its events), from the partial index jobs_caused_by_idx:
+-- its predicate is repeated so the planner can use it.
+SELECT id FROM jobs
+ WHERE options ? 'caused_by' AND options ->> 'caused_by' = %(id)s
+ ORDER BY created_at, id
+ LIMIT 1000;
+
 -- name: running_attempt
 -- The attempt a running job runs, and how long ago its lease was last set (start or renewal).
 SELECT attempts,

@@ -6,9 +6,9 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from bus import schedule_store
+from bus import rule_check, rule_store, schedule_store
 from bus.errors import PermanentError
-from contracts import schedules, system
+from contracts import rules, schedules, system
 from workers import http_calls, notifications
 from workers.actors import JobContext, handles
 from workers.worker_broker import setup
@@ -54,6 +54,26 @@ def set_schedule(command: schedules.ScheduleSet, job: JobContext) -> dict[str, A
 @handles(schedules.ScheduleDelete)
 def delete_schedule(command: schedules.ScheduleDelete, job: JobContext) -> dict[str, Any]:
     return {"name": command.name, "deleted": schedule_store.delete(command.name)}
+
+
+@handles(rules.RuleSet)
+def set_rule(command: rules.RuleSet, job: JobContext) -> dict[str, Any]:
+    """The checks of ``POST /v1/rules`` (bus/rule_check.py); a refused rule ends the job dead saying why."""
+    try:
+        row = rule_store.set_rule(command.rule)
+    except rule_check.BadRule as err:
+        raise PermanentError(f"rule.rule: {err}") from None
+    except rule_store.RuleOwned as err:
+        raise PermanentError(str(err)) from None
+    return {"name": row["name"], "created": row["created"], "enabled": row["enabled"]}
+
+
+@handles(rules.RuleDelete)
+def delete_rule(command: rules.RuleDelete, job: JobContext) -> dict[str, Any]:
+    try:
+        return {"name": command.name, "deleted": rule_store.delete(command.name)}
+    except rule_store.RuleOwned as err:
+        raise PermanentError(str(err)) from None
 
 
 # Retries as every job: MAX_RETRIES with exponential backoff (MIN_BACKOFF_MS .. MAX_BACKOFF_MS) for
