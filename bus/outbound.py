@@ -53,6 +53,8 @@ class Answer:
     status: int
     body: bytes
     headers: dict[str, str]
+    #: the response body was longer than the call's ``max_body``: ``body`` is its beginning
+    truncated: bool = False
 
 
 @functools.cache
@@ -208,9 +210,11 @@ def request(
     body: bytes | None = None,
     headers: dict[str, str] | None = None,
     timeout: float = 5.0,
+    max_body: int = MAX_BODY,
 ) -> Answer:
     """One call, checked as the module says. Raises Refused or Unreachable; any HTTP status,
-    a 3xx included (redirects are not followed), is an Answer."""
+    a 3xx included (redirects are not followed), is an Answer with at most ``max_body`` bytes of
+    its body. ``timeout`` bounds the connection and each read, not the whole call."""
     scheme, host, port, path = parse(url)
     address = _resolve(host, port, allowed_networks())[0]
     sent = dict(headers or {})
@@ -223,8 +227,13 @@ def request(
     try:
         connection.request(method, path, body=body, headers=sent)
         response = connection.getresponse()
-        data = response.read(MAX_BODY)
-        return Answer(response.status, data, {k.lower(): v for k, v in response.getheaders()})
+        data = response.read(max_body + 1)
+        return Answer(
+            response.status,
+            data[:max_body],
+            {k.lower(): v for k, v in response.getheaders()},
+            truncated=len(data) > max_body,
+        )
     except ssl.SSLError:
         raise Unreachable(f"TLS with {host} failed") from None
     except (OSError, http.client.HTTPException):

@@ -15,6 +15,8 @@ from typing import Annotated, Literal
 
 import msgspec
 
+from bus import smtp_url
+from bus.smtp_url import SmtpServer
 from contracts import QUEUES
 from contracts.event import EVENTS_QUEUE
 
@@ -139,6 +141,15 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     #: networks outbound calls (alert webhooks) may reach although they are not public, e.g.
     #: ``10.1.2.0/24,127.0.0.1/32``; empty: public addresses only
     outbound_allow: str = ""
+    #: the mail server of e-mail notifications (bus/smtp_url.py: smtp://user:password@host:port with
+    #: STARTTLS, smtps:// for TLS from the start); empty: e-mail notifications end dead naming it
+    smtp_url: str = ""
+    #: the notifications' From address (needed once SMTP_URL is set)
+    smtp_from: str = ""
+    #: seconds to connect and for each answer of the mail server
+    smtp_timeout_s: Annotated[float, msgspec.Meta(gt=0, le=300)] = 30.0
+    #: trust roots (a PEM file) for a mail server with a private certificate; empty: the system's
+    smtp_ca_file: str = ""
     #: pipelines pool: the catalog's YAML files (tables and pipelines)
     catalog_dir: str = "catalog"
     #: comma-separated module prefixes a pipeline's Python node may name (``function: catalog.functions.f``)
@@ -165,6 +176,11 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     @property
     def broker(self) -> str:
         return self.broker_url or self.redis_url
+
+    @property
+    def smtp(self) -> SmtpServer | None:
+        """The mail server SMTP_URL names (checked when the settings were read), or None."""
+        return smtp_url.parse(self.smtp_url) if self.smtp_url else None
 
     @property
     def keys(self) -> tuple[str, ...]:
@@ -257,9 +273,28 @@ def _check_event_queues(text: str) -> None:
             raise SettingsError(f"bad configuration: EVENT_QUEUES: {name!r} is a pool's command queue")
 
 
+#: enough of an address to catch a typo (a name, an @, a domain with a dot); the server checks the rest
+_ADDRESS = re.compile(r"^[^@\s<>,;\"]+@[^@\s<>,;\"]+\.[^@\s<>,;\"]+$")
+
+
+def _check_mail(settings: Settings) -> None:
+    """A bad SMTP_URL stops the process at start, named, without its password in the message."""
+    if settings.smtp_from and not _ADDRESS.match(settings.smtp_from):
+        raise SettingsError("bad configuration: SMTP_FROM: not an e-mail address (name@example.com)")
+    if not settings.smtp_url:
+        return
+    try:
+        smtp_url.parse(settings.smtp_url)
+    except smtp_url.BadSmtpUrl as err:
+        raise SettingsError(f"bad configuration: {err}") from None
+    if not settings.smtp_from:
+        raise SettingsError("bad configuration: SMTP_FROM: needed with SMTP_URL (the notifications' From address)")
+
+
 def _check(settings: Settings) -> Settings:
     _check_proxies(settings.forwarded_allow_ips)
     _check_event_queues(settings.event_queues)
+    _check_mail(settings)
     exposed = {name.strip().lower() for name in settings.forecast_sql_schemas.split(",") if name.strip()}
     if exposed & PRIVATE_SCHEMAS:
         raise SettingsError(

@@ -36,7 +36,16 @@ class Fail(CommandBase, tag="system.fail"):
     succeed_on_attempt: Annotated[int, msgspec.Meta(ge=1, le=100)] | None = None
 
 
-HttpUrl = Annotated[str, msgspec.Meta(max_length=2048, pattern=r"^https?://[^\s]+$")]
+#: a host name or IPv4 address in ASCII (an international name as its xn-- form; an IPv6 address by a
+#: name), no user:password@ before it (credentials in a URL would be stored with the job), an optional
+#: port, and no space or control character anywhere (spelled out: Python's \s and JSON Schema's differ)
+HttpUrl = Annotated[
+    str,
+    msgspec.Meta(
+        max_length=2048,
+        pattern=r"^https?://[A-Za-z0-9._~%!$&'()*+,;=-]+(?::[0-9]{1,5})?(?:[/?#][^\x00-\x20\x7f]*)?$",
+    ),
+]
 StatusCode = Annotated[int, msgspec.Meta(ge=100, le=599)]
 
 
@@ -51,6 +60,10 @@ class Http(CommandBase, tag="system.http"):
     body: Any = None
     expect_status: Annotated[list[StatusCode], msgspec.Meta(min_length=1, max_length=20)] | None = None
     timeout_s: Annotated[float, msgspec.Meta(gt=0, le=300)] = 30.0
+
+    def __post_init__(self) -> None:
+        if self.body is not None and self.method not in ("POST", "PUT", "PATCH"):
+            raise ValueError(f"body: a {self.method} request sends no body (POST, PUT or PATCH do)")
 
 
 class Notify(CommandBase, tag="system.notify"):

@@ -258,6 +258,15 @@ def _between_fields(schemas: dict[str, Any]) -> None:
             },
         },
     )
+    add(
+        "Http",
+        "A GET or DELETE request sends no body. The URL is called through the outbound client: an address "
+        "of our own network (loopback, private, link-local) unless OUTBOUND_ALLOW lists it ends the job dead.",
+        **{
+            "if": {"properties": {"method": {"enum": ["GET", "DELETE"]}}, "required": ["method"]},
+            "then": {"properties": {"body": {"type": "null"}}},
+        },
+    )
     add("WorkspaceProvision", "target_id must differ from source_id: the source is never written.")
     add("WorkspaceSync", "Each workspace_id appears once.")
     add("RuleThen", "Exactly one of command and notify.", anyOf=_one_of("command", "notify", "object"))

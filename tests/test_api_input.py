@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 import httpx
 import psycopg
 import pytest
@@ -167,6 +169,15 @@ def test_what_the_openapi_document_promises_at_its_edges(client: httpx.Client) -
     assert optional.status_code == 202, optional.text
     half = client.post("/v1/commands", json={"type": "system.sleep", "seconds": 0, "steps": 2.5})
     assert half.status_code == 422 and half.json()["detail"]["path"] == "$.steps"
+    # and in a schedule's command changed by PATCH
+    name = f"whole-{uuid.uuid4().hex[:8]}"
+    scheduled = {"name": name, "cron": "0 0 1 1 *", "command": {"type": "system.noop"}, "enabled": False}
+    assert client.post("/v1/schedules", json=scheduled).status_code == 201
+    changed = client.patch(
+        f"/v1/schedules/{name}", json={"command": {"type": "system.fail", "succeed_on_attempt": 1.0}}
+    )
+    assert changed.status_code == 200 and changed.json()["command"]["succeed_on_attempt"] == 1, changed.text
+    client.delete(f"/v1/schedules/{name}")
     # a model id is a UUID as the document writes it (8-4-4-4-12), not uuid.UUID's other spellings
     bare = client.get("/results/6d6a8224de684603b2db63e01d34f020")
     assert bare.status_code == 422 and bare.json()["detail"]["path"] == "model_id"

@@ -4,11 +4,9 @@ alerts, and bad data that fails the job and writes nothing."""
 from __future__ import annotations
 
 import json
-import threading
 import time
 import uuid
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
@@ -18,6 +16,7 @@ import pytest
 import redis
 from sklearn import metrics as skm
 
+from tests.receivers import WebhookReceiver
 from tests.support import ROOT, start_worker, wait_for, wait_status
 
 
@@ -229,36 +228,10 @@ def test_an_unknown_model_or_an_impossible_metric_fails_clearly(client: httpx.Cl
     assert bad.status_code == 422 and bad.json()["detail"]["path"] == "$.metrics[0]"
 
 
-class Receiver:
-    """A webhook receiver on 127.0.0.1 that fails the first ``fail_first`` posts with 500."""
-
-    def __init__(self, fail_first: int = 0) -> None:
-        self.posts: list[dict] = []
-        self.fail_first = fail_first
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                receiver.posts.append(body)
-                self.send_response(500 if len(receiver.posts) <= receiver.fail_first else 200)
-                self.end_headers()
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks/secret-token-xyz"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-
-
 def test_alerts_fire_once_per_crossing_retry_delivery_and_rearm_after_recovery(
     client: httpx.Client, stack: dict[str, str]
 ) -> None:
-    receiver = Receiver(fail_first=2)
+    receiver = WebhookReceiver(fail_first=2)
     model = uuid.uuid4()
     add_results(stack["DATABASE_URL"], model, ([1, 0, 1, 0], [0, 1, 1, 0]))  # accuracy 0.5
     name = f"quality-{model}"

@@ -12,8 +12,8 @@ import logging
 import uuid
 from typing import Any
 
-from bus import db, outbound
-from bus.errors import PermanentError, permanent_status
+from bus import db, webhooks
+from bus.errors import PermanentError
 from bus.schedule_store import SQL as SCHEDULES
 from contracts import metrics as metric_commands
 from workers.metrics.compute import headline
@@ -22,10 +22,6 @@ from workers.metrics.data import SQL
 log = logging.getLogger(__name__)
 #: deliveries give up after this many attempts (the job then ends dead)
 MAX_ATTEMPTS = 5
-
-
-class DeliveryFailed(Exception):
-    """A retryable webhook failure (5xx, 429, timeout, connection error)."""
 
 
 def crossed(alert: dict[str, Any], value: float) -> tuple[str, float] | None:
@@ -85,23 +81,6 @@ def message(delivery: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def post(url: str, payload: dict[str, Any], timeout: float = 10.0) -> None:
-    """POST the alert through the outbound client (bus/outbound.py: public addresses only, or
-    OUTBOUND_ALLOW; no redirects). The URL never appears in an error: it is a secret."""
-    try:
-        answer = outbound.request("POST", url, json=payload, timeout=timeout)
-    except outbound.Refused as err:
-        raise PermanentError(f"webhook refused: {err}; not retried") from None
-    except outbound.Unreachable:
-        raise DeliveryFailed("webhook unreachable") from None
-    if 300 <= answer.status < 400:
-        raise PermanentError(f"webhook answered {answer.status}: redirects are not followed; not retried")
-    if answer.status >= 400:
-        if permanent_status(answer.status):
-            raise PermanentError(f"webhook answered {answer.status}; not retried")
-        raise DeliveryFailed(f"webhook answered {answer.status}")
-
-
 def deliver(command: metric_commands.DeliverAlert, attempt: int) -> dict[str, Any]:
     with db.pool().connection() as conn:
         delivery = conn.execute(SQL["delivery"], {"id": command.delivery_id}).fetchone()
@@ -113,8 +92,11 @@ def deliver(command: metric_commands.DeliverAlert, attempt: int) -> dict[str, An
         raise PermanentError(f"schedule {delivery['schedule']} no longer has an alert")
     status, error = "delivered", None
     try:
-        post(delivery["alert"]["webhook_url"], message(delivery))
-    except (DeliveryFailed, PermanentError) as err:
+        # through the outbound client: public addresses only (or OUTBOUND_ALLOW), no redirects
+        webhooks.post(
+            delivery["alert"]["webhook_url"], message(delivery), idempotency_key=f"alert-delivery:{command.delivery_id}"
+        )
+    except (webhooks.WebhookFailed, PermanentError) as err:
         final = isinstance(err, PermanentError) or attempt >= MAX_ATTEMPTS
         status, error = ("failed" if final else "pending"), str(err)
         raise err if not final or isinstance(err, PermanentError) else PermanentError(f"{err}; gave up") from None

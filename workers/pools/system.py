@@ -1,4 +1,5 @@
-"""The ``system`` pool: diagnostic commands for checking a deployment end to end."""
+"""The ``system`` pool: diagnostic commands for checking a deployment end to end, the schedule
+commands, rule notifications (``system.notify``) and HTTP calls to other services (``system.http``)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Any
 from bus import rule_check, rule_store, schedule_store
 from bus.errors import PermanentError
 from contracts import rules, schedules, system
+from workers import http_calls, notifications
 from workers.actors import JobContext, handles
 from workers.worker_broker import setup
 
@@ -72,3 +74,15 @@ def delete_rule(command: rules.RuleDelete, job: JobContext) -> dict[str, Any]:
         return {"name": command.name, "deleted": rule_store.delete(command.name)}
     except rule_store.RuleOwned as err:
         raise PermanentError(str(err)) from None
+
+
+# Retries as every job: MAX_RETRIES with exponential backoff (MIN_BACKOFF_MS .. MAX_BACKOFF_MS) for
+# the failures worth retrying; permanent ones (bus/errors.py) end dead at once.
+@handles(system.Notify)
+def notify(command: system.Notify, job: JobContext) -> dict[str, Any]:
+    return notifications.send(command, notify_job_id=job.id, attempt=job.attempt)
+
+
+@handles(system.Http)
+def http(command: system.Http, job: JobContext) -> dict[str, Any]:
+    return http_calls.call(command, job_id=job.id)
