@@ -3,7 +3,8 @@
 One plain actor per event name (``job.succeeded``, ``job.failed``, ``job.dead``,
 ``job.cancelled``) on the ``events`` queue (contracts/event.py). Handling an event is not a job:
 it has no row in ``jobs`` and makes no event of its own. For each event the enabled rules are read
-(one small query, so a rule written a moment before a job ends applies to its event), matched
+(one small query, so a rule written a moment before a job ends applies to its event; an event
+older than a rule does not fire it), matched
 (workers/rules/matching.py) and fired (workers/rules/follow_up.py). Events of ``system.notify``
 jobs trigger no rule: a notification about failures can never notify about itself.
 
@@ -45,7 +46,9 @@ def on_event(*args: Any, **kwargs: Any) -> None:
         return
     try:
         catalog_rules.maybe_sync()
-        rules = [rule_store.to_spec(row) for row in rule_store.enabled()]
+        # a rule answers the jobs that end once it exists: an event still on its way when the rule
+        # was written (a backlog, a processor catching up) is older than the rule and fires nothing
+        rules = [rule_store.to_spec(row) for row in rule_store.enabled() if row["created_at"] <= event.occurred_at]
         follow_up.handle(event, rules, broker)
     except Exception as err:
         if unavailable(err):
