@@ -104,7 +104,7 @@ def test_rows_in_an_email_out_as_the_readme_prints_it(stack: dict[str, str], mai
         assert notify["type"] == "system.notify" and notify["rule"] == "anomaly-found"
         assert notify["command"]["job_id"] == anomalies_id
 
-        assert len(got) == 1, [(m.recipients, m.message["Subject"], m.message.get_payload(decode=True)[:300]) for m in got]
+        assert len(got) == 1, [(m.message["Subject"], m.message.get_payload(decode=True)[:300]) for m in got]
         [message] = got
         assert message.recipients == ["data-team@example.com"]
         assert message.message["Subject"] == "Anomaly in category sales"
