@@ -207,7 +207,8 @@ def test_a_chain_longer_than_max_chain_depth_is_refused_and_stopped_at_run_time(
     failed = wait_for(lambda: firings(env["DATABASE_URL"], "missing"), 30, 0.1, "the failed firing")[0]
     assert failed["outcome"] == "failed" and "/result/nothing/here names nothing" in failed["reason"]
     assert follow_ups(env["DATABASE_URL"], "missing") == []
-    assert "rule missing on event" in processor.output()
+    # logged after the firing's commit: looked for until it is there
+    wait_for(lambda: "rule missing on event" in processor.output(), 30, 0.1, "the firing's log line")
 
 
 def test_a_notification_rule_submits_system_notify_and_notifications_trigger_no_rule(
