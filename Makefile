@@ -10,6 +10,8 @@ STAMP := $(VENV)/.installed
 # keeps the ranges; `make lock` re-resolves them on purpose.
 LOCK := requirements.lock
 LOCK_RUNTIME := requirements-runtime.lock
+# the same pins in the standard lock format (PEP 751) for tools that read it; pip here installs from $(LOCK)
+PYLOCK := pylock.toml
 UV_COMPILE = $(BIN)/uv pip compile --quiet --universal --python-version 3.11 --generate-hashes
 
 .PHONY: up test browser install lint format bench bench-pools schema lock drills clean
@@ -51,6 +53,7 @@ format: install
 lock: install
 	printf 'setuptools>=69\n' | $(UV_COMPILE) pyproject.toml - --extra local --extra dev --extra fast --extra bench -o $(LOCK)
 	printf 'setuptools>=69\n' | $(UV_COMPILE) pyproject.toml - --extra fast -c $(LOCK) -o $(LOCK_RUNTIME)
+	printf 'setuptools>=69\n' | $(UV_COMPILE:--generate-hashes=) pyproject.toml - --extra local --extra dev --extra fast --extra bench -c $(LOCK) -o $(PYLOCK)
 	rm -f $(STAMP)
 	$(MAKE) install
 

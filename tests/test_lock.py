@@ -71,3 +71,16 @@ def test_every_install_path_takes_the_lock() -> None:
     dockerfile = (ROOT / "Dockerfile").read_text()
     assert "pip install --require-hashes -r requirements-runtime.lock" in dockerfile
     assert re.search(r"pip install --no-deps .*\.", dockerfile), "the project itself must not resolve dependencies"
+
+
+def test_the_standard_lock_holds_the_same_pins_with_hashes() -> None:
+    """pylock.toml (PEP 751) is the same resolution as requirements.lock, every file hashed."""
+    lock = tomllib.loads((ROOT / "pylock.toml").read_text())
+    standard = {}
+    for package in lock["packages"]:
+        if "marker" in package and not Marker(package["marker"]).evaluate():
+            continue
+        files = [package.get("sdist"), *package.get("wheels", [])]
+        assert all(f and f["hashes"].get("sha256") for f in files if f is not None), package["name"]
+        standard[canonicalize_name(package["name"])] = package["version"]
+    assert standard == pins("requirements.lock")
