@@ -11,11 +11,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import psycopg
 import pytest
 
 from devservers import EmbeddedPostgres, EmbeddedRedis, free_port
-from tests.support import API_KEY, Proc, start_ticker, start_web, start_worker
+from tests.support import API_KEY, Proc, drop_database, fresh_database, start_ticker, start_web, start_worker
 
 pytest_plugins = ["tests.browser"]
 
@@ -50,16 +49,9 @@ def redis_url(data_dir: Path) -> Iterator[str]:
 @pytest.fixture(scope="session")
 def database_url(postgres_server: str) -> Iterator[str]:
     """A database of its own for this session, dropped at the end."""
-    name = f"switchyard_test_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(postgres_server, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = postgres_server.rsplit("/", 1)[0] + "/" + name
-    from bus.migrate import migrate
-
-    migrate(url)
+    url = fresh_database(postgres_server, prefix="test")
     yield url
-    with psycopg.connect(postgres_server, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    drop_database(postgres_server, url)
 
 
 @pytest.fixture(scope="session")

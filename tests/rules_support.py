@@ -4,7 +4,6 @@ what the rules did (firings, follow-up jobs), read from the tables."""
 from __future__ import annotations
 
 import datetime as dt
-import uuid
 from typing import Any
 
 import dramatiq
@@ -13,23 +12,8 @@ import psycopg
 from psycopg.rows import dict_row
 
 from bus.broker_adapter import enqueue
-from bus.migrate import migrate
 from contracts import JobStatus
 from contracts.event import EVENT_NAMES, EVENTS_QUEUE, JobEvent, event_id, summarize
-
-
-def fresh_database(postgres_server: str, prefix: str = "rules") -> str:
-    name = f"switchyard_{prefix}_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(postgres_server, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = postgres_server.rsplit("/", 1)[0] + "/" + name
-    migrate(url)
-    return url
-
-
-def drop_database(postgres_server: str, url: str) -> None:
-    with psycopg.connect(postgres_server, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)')
 
 
 def query(database_url: str, sql: str, *params: Any) -> list[dict[str, Any]]:

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -151,3 +152,20 @@ def wait_status(database_url: str, job_id: str, statuses: set[str], timeout: flo
 
 def auth(key: str = API_KEY) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"}
+
+
+def fresh_database(postgres_server: str, prefix: str = "rules") -> str:
+    """A new database on ``postgres_server``, migrated: a test module's (or the session's) own."""
+    from bus.migrate import migrate
+
+    name = f"switchyard_{prefix}_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(postgres_server, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = postgres_server.rsplit("/", 1)[0] + "/" + name
+    migrate(url)
+    return url
+
+
+def drop_database(postgres_server: str, url: str) -> None:
+    with psycopg.connect(postgres_server, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)')

@@ -16,8 +16,18 @@ import pytest
 
 from devservers import free_port
 from tests.receivers import Certificates, MailServer, WebhookReceiver, certificates
-from tests.rules_support import drop_database, fresh_database
-from tests.support import API_KEY, Proc, start_rules, start_ticker, start_web, start_worker, wait_for, wait_status
+from tests.support import (
+    API_KEY,
+    Proc,
+    drop_database,
+    fresh_database,
+    start_rules,
+    start_ticker,
+    start_web,
+    start_worker,
+    wait_for,
+    wait_status,
+)
 
 TOKEN = "secret-token-e2e"
 PASSWORD = "e2e-mail-pw#1"

@@ -22,11 +22,13 @@ from bus.broker_adapter import enqueue, held_counts
 from contracts.event import EVENTS_QUEUE
 from contracts.publish import broker_for
 from devservers import free_port
-from tests.rules_support import drop_database, event_of, firings, follow_ups, fresh_database, query, send_event
+from tests.rules_support import event_of, firings, follow_ups, query, send_event
 from tests.support import (
     API_KEY,
     ROOT,
     Proc,
+    drop_database,
+    fresh_database,
     job_row,
     start_rules,
     start_ticker,

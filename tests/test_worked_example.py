@@ -17,8 +17,19 @@ import pytest
 from devservers import demo, free_port
 from tests import readme_examples
 from tests.receivers import MailServer
-from tests.rules_support import drop_database, fresh_database, query
-from tests.support import API_KEY, ROOT, Proc, start_rules, start_ticker, start_web, start_worker, wait_for
+from tests.rules_support import query
+from tests.support import (
+    API_KEY,
+    ROOT,
+    Proc,
+    drop_database,
+    fresh_database,
+    start_rules,
+    start_ticker,
+    start_web,
+    start_worker,
+    wait_for,
+)
 
 SECTION = "A worked example: rows in, an e-mail out"
 
