@@ -12,7 +12,7 @@ ENV WEB_HOST=0.0.0.0
 
 WORKDIR /app
 
-COPY pyproject.toml requirements-runtime.lock Procfile ./
+COPY pyproject.toml requirements-runtime.txt Procfile ./
 COPY contracts ./contracts
 COPY ingress ./ingress
 COPY bus ./bus
@@ -25,9 +25,9 @@ COPY catalog ./catalog
 
 # pyproject.toml names README.md as the readme; an empty one keeps the build from
 # depending on it. Only the runtime dependencies, at the locked versions and hashes
-# (requirements-runtime.lock, made by `make lock`); no [dev] or [local] extras.
+# (requirements-runtime.txt, made by `make lock`); no [dev] or [local] extras.
 RUN touch README.md \
-    && pip install --require-hashes -r requirements-runtime.lock \
+    && pip install --require-hashes -r requirements-runtime.txt \
     && pip install --no-deps --no-build-isolation . \
     && rm -rf build ./*.egg-info \
     && useradd --create-home --uid 10001 app \

@@ -8,8 +8,8 @@ STAMP := $(VENV)/.installed
 # The lock: every install path (make up, make test, the Dockerfile) takes exact versions with
 # hashes from these files, so a library's new release cannot break a fresh clone. pyproject.toml
 # keeps the ranges; `make lock` re-resolves them on purpose.
-LOCK := requirements.lock
-LOCK_RUNTIME := requirements-runtime.lock
+LOCK := requirements.txt
+LOCK_RUNTIME := requirements-runtime.txt
 # the same pins in the standard lock format (PEP 751) for tools that read it; pip here installs from $(LOCK)
 PYLOCK := pylock.toml
 UV_COMPILE = $(BIN)/uv pip compile --quiet --universal --python-version 3.11 --generate-hashes

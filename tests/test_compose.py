@@ -165,7 +165,7 @@ def test_dockerfile_installs_the_project_and_does_not_run_as_root() -> None:
         "sql",
         "devservers",
         "pyproject.toml",
-        "requirements-runtime.lock",
+        "requirements-runtime.txt",
         "Procfile",
     ):
         assert source in copied, f"the Dockerfile does not copy {source}"

@@ -27,7 +27,7 @@ def pins(name: str) -> dict[str, str]:
 
 
 def test_every_pin_carries_hashes() -> None:
-    for name in ("requirements-runtime.lock", "requirements.lock"):
+    for name in ("requirements-runtime.txt", "requirements.txt"):
         blocks = re.split(r"\n(?=\S)", (ROOT / name).read_text())
         pinned = [b for b in blocks if "==" in b.split("\n", 1)[0]]
         assert pinned, name
@@ -36,14 +36,14 @@ def test_every_pin_carries_hashes() -> None:
 
 
 def test_the_runtime_lock_is_the_dev_lock_less_the_extras() -> None:
-    runtime, dev = pins("requirements-runtime.lock"), pins("requirements.lock")
+    runtime, dev = pins("requirements-runtime.txt"), pins("requirements.txt")
     differ = {p: (v, dev.get(p)) for p, v in runtime.items() if dev.get(p) != v}
     assert not differ, f"the two locks pin different versions: {differ}"
 
 
 def test_the_locks_satisfy_pyproject() -> None:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    runtime, dev = pins("requirements-runtime.lock"), pins("requirements.lock")
+    runtime, dev = pins("requirements-runtime.txt"), pins("requirements.txt")
     wanted = [(spec, runtime) for spec in project["dependencies"]]
     wanted += [(spec, dev) for extra in ("local", "dev") for spec in project["optional-dependencies"][extra]]
     for spec, lock in wanted:
@@ -60,21 +60,21 @@ def test_the_locks_satisfy_pyproject() -> None:
 def test_this_environment_holds_the_locked_versions() -> None:
     """`make test` installed from the lock (a stale or hand-made virtualenv fails here)."""
     installed = {canonicalize_name(d.metadata["Name"]): d.version for d in metadata.distributions()}
-    wrong = {p: (v, installed.get(p)) for p, v in pins("requirements.lock").items() if installed.get(p) != v}
+    wrong = {p: (v, installed.get(p)) for p, v in pins("requirements.txt").items() if installed.get(p) != v}
     assert not wrong, f"locked -> installed: {wrong}"
 
 
 def test_every_install_path_takes_the_lock() -> None:
     makefile = (ROOT / "Makefile").read_text()
     assert re.search(r"pip install .*--require-hashes -r \$\(LOCK\)", makefile)
-    assert "LOCK := requirements.lock" in makefile
+    assert "LOCK := requirements.txt" in makefile
     dockerfile = (ROOT / "Dockerfile").read_text()
-    assert "pip install --require-hashes -r requirements-runtime.lock" in dockerfile
+    assert "pip install --require-hashes -r requirements-runtime.txt" in dockerfile
     assert re.search(r"pip install --no-deps .*\.", dockerfile), "the project itself must not resolve dependencies"
 
 
 def test_the_standard_lock_holds_the_same_pins_with_hashes() -> None:
-    """pylock.toml (PEP 751) is the same resolution as requirements.lock, every file hashed."""
+    """pylock.toml (PEP 751) is the same resolution as requirements.txt, every file hashed."""
     lock = tomllib.loads((ROOT / "pylock.toml").read_text())
     standard = {}
     for package in lock["packages"]:
@@ -83,4 +83,4 @@ def test_the_standard_lock_holds_the_same_pins_with_hashes() -> None:
         files = [package.get("sdist"), *package.get("wheels", [])]
         assert all(f and f["hashes"].get("sha256") for f in files if f is not None), package["name"]
         standard[canonicalize_name(package["name"])] = package["version"]
-    assert standard == pins("requirements.lock")
+    assert standard == pins("requirements.txt")
