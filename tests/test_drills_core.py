@@ -348,7 +348,10 @@ def test_c_a_duplicate_message_of_a_running_job_starts_no_second_run(drill_env: 
     procs = [start_worker(env, name="worker-drill-c1", threads=2), start_worker(env, name="worker-drill-c2", threads=2)]
     broker = broker_for(env["REDIS_URL"], namespace=env["BROKER_NAMESPACE"])
     try:
-        job_id = publish(system.Sleep(seconds=3, steps=6), broker=broker)
+        # long enough that the duplicates find it running even when the second process is still
+        # starting under a loaded machine (a 3 s job had ended first in one CI run, and the
+        # duplicates were then skipped as over, which is drill c's last step, not its first)
+        job_id = publish(system.Sleep(seconds=8, steps=16), broker=broker)
         wait_running(env["DATABASE_URL"], job_id)
         with SuccessWatch(env["DATABASE_URL"]) as watch:
             row = job_row(env["DATABASE_URL"], job_id)
@@ -379,7 +382,7 @@ def test_c_a_duplicate_message_of_a_running_job_starts_no_second_run(drill_env: 
             duplicates_sent=3,
             attempts=done["attempts"],
         )
-        assert done["status"] == "succeeded" and done["attempts"] == 1 and done["result"] == {"slept_s": 3.0}
+        assert done["status"] == "succeeded" and done["attempts"] == 1 and done["result"] == {"slept_s": 8.0}
         assert figures["duplicated"] == 0 and counted == 1
         assert job_row(env["DATABASE_URL"], job_id) == done  # nothing moved it after its success
     finally:
