@@ -31,6 +31,9 @@ QUIET_WAIT_S = 60.0
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--messages", type=int, default=20_000, help="messages per bus scenario (default 20000)")
+    parser.add_argument(
+        "--peer-messages", type=int, default=10_000, help="messages per procrastinate and Celery run (default 10000)"
+    )
     parser.add_argument("--seconds", type=int, default=15, help="measured seconds per HTTP run (default 15)")
     parser.add_argument(
         "--ticker-minutes",
@@ -85,7 +88,8 @@ def run(args: argparse.Namespace, root: Path, results: Results) -> None:
     drain_keys = drains.wanted(chosen, series)
 
     def drain_scenarios() -> None:
-        drains.run_all(series, drain_keys, root, args.messages, args.repeat, results.drains, results.errors)
+        counts = (args.messages, args.peer_messages)
+        drains.run_all(series, drain_keys, root, counts, args.repeat, results.drains, results.errors)
 
     def http_scenario() -> None:
         results.web = web.http_load(root, args.seconds, args.repeat)
@@ -121,6 +125,7 @@ def main(argv: list[str] | None = None) -> int:
         software=machine.software_line(),
         load_before=machine.load_average(),
         messages=args.messages,
+        peer_messages=args.peer_messages,
         seconds=args.seconds,
         repeat=args.repeat,
         ticker_minutes=args.ticker_minutes,

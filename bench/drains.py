@@ -27,6 +27,8 @@ class Series:
     label: str
     #: (root, messages, run) -> the run's figures
     measure: Callable[[Path, int, int], Drain]
+    #: a peer: drains ``--peer-messages`` (it is slower: the same count would take most of the run)
+    peer: bool = False
 
 
 def catalogue(plans: list[scale.Plan]) -> dict[str, Series]:
@@ -38,9 +40,12 @@ def catalogue(plans: list[scale.Plan]) -> dict[str, Series]:
         "procrastinate": Series(
             f"(p) procrastinate, 1 process, concurrency {peer_procrastinate.CONCURRENCY}",
             peer_procrastinate.procrastinate_drain,
+            peer=True,
         ),
         "celery": Series(
-            f"(q) Celery, {peer_celery.WORKERS} prefork workers x {peer_celery.CONCURRENCY}", peer_celery.celery_drain
+            f"(q) Celery, {peer_celery.WORKERS} prefork workers x {peer_celery.CONCURRENCY}",
+            peer_celery.celery_drain,
+            peer=True,
         ),
         "raw-big": Series(f"(a) raw Dramatiq, {big}", partial(bus.raw_dramatiq, shape=BIG_SHAPE)),
         "ours-big": Series(f"(s) Switchyard, {big}", partial(bus.our_stack, shape=BIG_SHAPE)),
@@ -68,18 +73,20 @@ def run_all(
     series: dict[str, Series],
     keys: list[str],
     root: Path,
-    messages: int,
+    counts: tuple[int, int],
     repeat: int,
     runs: dict[str, list[Drain]],
     errors: dict[str, str],
 ) -> None:
     """``repeat`` rounds of every series in ``keys``; a series that fails is reported in ``errors``
-    and left out of the later rounds, and the others go on."""
+    and left out of the later rounds, and the others go on. ``counts``: messages of ours and Dramatiq's
+    runs, of the peers'."""
     for run in range(1, repeat + 1):
         for key in keys:
             label = series[key].label
             if label in errors:
                 continue
+            messages = counts[1] if series[key].peer else counts[0]
             say(f"{label}, run {run}: {messages} messages")
             try:
                 drain = series[key].measure(root, messages, run)

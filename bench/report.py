@@ -216,7 +216,7 @@ def ticker_rows(t: dict[str, Any]) -> list[str]:
         row(
             "(t)",
             "ticker p99 lag, slot -> enqueued",
-            f"{t['lag_p99'] * 1000:.0f} ms",
+            f"{t['lag_p99'] * 1000:,.0f} ms",
             "",
             "< 1 s",
             met(t["lag_p99"] < TICKER_P99_TARGET_S),
@@ -257,7 +257,7 @@ def render(r: Results) -> str:
         "## Figures",
         "",
         "Measured is the fastest run (a ratio: fastest over fastest); the spread is over the runs (a ratio's: "
-        "over each repeat's pair, taken side by side).",
+        "over the ratios of each repeat's pair; the drains of a repeat run one after the other).",
         "",
         *figure_rows(r),
         "",

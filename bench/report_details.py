@@ -139,9 +139,10 @@ def how_measured(r: Results) -> list[str]:
         f"`bench/out/`. Each measurement is taken {r.repeat} times and the fastest run is reported (other "
         "processes can only slow a run down); the spread column and the details give every run.",
         "",
-        f"- Drains: {r.messages:,} messages are put on the queue first, then the worker starts, and the clock runs "
-        "from the first message seen finished (start-up is not timed) to the last. Every repeat runs each series "
-        "once, in turn, so a disturbance of the machine does not hit one side only.",
+        f"- Drains: {r.messages:,} messages ({r.peer_messages:,} for the peers, which are slower: as many would take "
+        "most of the run; a rate is a rate once start-up is left out) are put on the queue first, then the worker "
+        "starts, and the clock runs from the first message seen finished (start-up is not timed) to the last. "
+        "Every repeat runs each series once, in turn, so a disturbance of the machine does not hit one side only.",
         f"  - (a) `dramatiq bench.raw_actor {shape}`: a no-op actor on a plain `RedisBroker` with Dramatiq's "
         "default middleware; done when the broker's message hash is empty.",
         f"  - (b) `dramatiq workers.pools.system {shape}`: `system.noop` published with `contracts.publish`, run "

@@ -29,6 +29,7 @@ class Results:
     messages: int
     seconds: int
     repeat: int
+    peer_messages: int = 0
     ticker_minutes: float = 0.0
     #: series (bench.drains) -> every run of it; the fastest is the figure
     drains: dict[str, list[Drain]] = field(default_factory=dict)
