@@ -91,11 +91,11 @@ def run_all(
             try:
                 drain = series[key].measure(root, messages, run)
             except BenchError as err:
-                errors[label] = str(err)
+                errors[label] = f"run {run}: {err}"
                 say(f"{label} failed: {err}")
                 continue
             except Exception:  # noqa: BLE001 - one failed series must still leave the others' figures
-                errors[label] = traceback.format_exc()
+                errors[label] = f"run {run}: {traceback.format_exc()}"
                 say(f"{label} failed: {errors[label].strip().splitlines()[-1]}")
                 continue
             runs.setdefault(key, []).append(drain)

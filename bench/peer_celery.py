@@ -65,14 +65,16 @@ def celery_drain(root: Path, messages: int, run: int = 1) -> Drain:
             "PEER_BROKER_URL": services.redis_url,
             "PEER_RESULT_BACKEND": "db+" + url.replace("postgresql://", "postgresql+psycopg://", 1),
         }
-        app = peer.app
-        app.conf.update(broker_url=env["PEER_BROKER_URL"], result_backend=env["PEER_RESULT_BACKEND"])
-        app.backend.ResultSession().close()  # creates celery_taskmeta before anything polls it
-        began = time.perf_counter()
-        with app.producer_or_acquire() as producer:
-            for _ in range(messages):
-                peer.noop.apply_async(producer=producer)
-        enqueue_s = time.perf_counter() - began
+        app = peer.make_app(env["PEER_BROKER_URL"], env["PEER_RESULT_BACKEND"])
+        try:
+            app.backend.ResultSession().close()  # creates celery_taskmeta before anything polls it
+            began = time.perf_counter()
+            with app.producer_or_acquire() as producer:
+                for _ in range(messages):
+                    app.send_task(peer.TASK, queue=peer.QUEUE, producer=producer)
+            enqueue_s = time.perf_counter() - began
+        finally:
+            app.close()
         say(f"(q) {messages} Celery tasks sent in {enqueue_s:.1f} s; starting {WORKERS} workers")
         with contextlib.ExitStack() as stack:
             workers = [Proc(f"q-celery-worker{n}-{run}", worker_args(n), env) for n in range(1, WORKERS + 1)]

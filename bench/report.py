@@ -76,7 +76,7 @@ def checks(r: Results) -> list[Check]:
     if r.ticker:
         p99 = r.ticker["lag_p99"]
         found.append(
-            Check("ticker p99 lag, slot -> enqueued", f"{p99 * 1000:.0f} ms", "< 1 s", p99 < TICKER_P99_TARGET_S)
+            Check("ticker p99 lag, slot -> enqueued", f"{p99 * 1000:,.0f} ms", "< 1 s", p99 < TICKER_P99_TARGET_S)
         )
     else:
         found.append(Check("ticker p99 lag, slot -> enqueued", "not measured", "< 1 s", None))
@@ -236,7 +236,7 @@ def figure_rows(r: Results) -> list[str]:
         target = "" if m.target_mb is None else f"< {m.target_mb:.0f} MB"
         rows.append(row("(d)", f"idle RSS: {m.process}", f"{m.rss_mb:.1f} MB", "", target, met(m.met)))
     for scenario in r.errors:
-        rows.append(row(scenario.split(" ")[0], f"{scenario}: no figures, it failed (see below)", "", "", "", ""))
+        rows.append(row(scenario.split(" ")[0], f"{scenario}: a run failed (see below)", "", "", "", ""))
     return rows
 
 

@@ -158,7 +158,7 @@ def how_measured(r: Results) -> list[str]:
         "the run's Valkey, the SQLAlchemy database result backend (`db+postgresql+psycopg://`) on a database of "
         "its own, `task_track_started=True` (a STARTED and a SUCCESS write per task, as ours writes running and "
         "succeeded), otherwise Celery's defaults (it acknowledges a task before running it, where ours "
-        "acknowledges after the outcome is in PostgreSQL); tasks sent with `apply_async` on one producer; done "
+        "acknowledges after the outcome is in PostgreSQL); tasks sent with `send_task` on one producer; done "
         f"when every `celery_taskmeta` row is SUCCESS (polled every {peer_celery.POLL_S} s).",
         "  - Both peers run with their log level at WARNING: at INFO each logs two lines per job, which ours and "
         "Dramatiq do not.",

@@ -49,7 +49,7 @@ class Results:
         return fastest(self.drains.get(key, []))
 
     def ratio(self, key: str, baseline: str) -> Ratio | None:
-        """Fastest over fastest, and the spread of the ratio of each repeat's pair (they ran side by side)."""
+        """Fastest over fastest, and the ratio of each repeat's pair (a repeat runs them one after the other)."""
         mine, theirs = self.best(key), self.best(baseline)
         if mine is None or theirs is None:
             return None
