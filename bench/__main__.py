@@ -14,14 +14,16 @@ from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 
-from bench import bus, machine, memory, web
+from bench import drains, machine, memory, ticker, web
 from bench.procinfo import wait_for_quiet
 from bench.procs import ROOT, BenchError, say
-from bench.report import Results, render
+from bench.report import render
+from bench.results import Results
 from bench.services import versions_seen
 
 DEFAULT_OUTPUT = Path(__file__).resolve().parent / "RESULTS.md"
-SCENARIOS = ("bus", "http", "memory")
+#: bus: (a)/(b); peers: procrastinate and Celery; scale: a bigger pool and a million rows; ticker: its lag
+SCENARIOS = ("bus", "peers", "scale", "http", "memory", "ticker")
 #: the longest wait for other processes to calm down before a scenario
 QUIET_WAIT_S = 60.0
 
@@ -29,7 +31,16 @@ QUIET_WAIT_S = 60.0
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--messages", type=int, default=20_000, help="messages per bus scenario (default 20000)")
+    parser.add_argument(
+        "--peer-messages", type=int, default=10_000, help="messages per procrastinate and Celery run (default 10000)"
+    )
     parser.add_argument("--seconds", type=int, default=15, help="measured seconds per HTTP run (default 15)")
+    parser.add_argument(
+        "--ticker-minutes",
+        type=float,
+        default=2.0,
+        help="minutes of the ticker run (default 2)",
+    )
     parser.add_argument(
         "--repeat", type=int, default=2, help="runs of each measurement; the fastest is reported (default 2)"
     )
@@ -73,15 +84,12 @@ def attempt(results: Results, name: str, scenario: Callable[[], None]) -> None:
 def run(args: argparse.Namespace, root: Path, results: Results) -> None:
     chosen = args.only.split(",")
 
-    def bus_scenarios() -> None:
-        # alternated, so a disturbance in one part of the run does not hit only one side
-        for run in range(1, args.repeat + 1):
-            say(f"(a) raw Dramatiq, run {run}: {args.messages} messages")
-            results.raw_runs.append(raw := bus.raw_dramatiq(root, args.messages, run))
-            say(f"(a) {raw.rate:,.0f} messages/s")
-            say(f"(b) Switchyard system.noop, run {run}: {args.messages} messages")
-            results.ours_runs.append(ours := bus.our_stack(root, args.messages, run))
-            say(f"(b) {ours.rate:,.0f} messages/s")
+    series = drains.catalogue(results.plans)
+    drain_keys = drains.wanted(chosen, series)
+
+    def drain_scenarios() -> None:
+        counts = (args.messages, args.peer_messages)
+        drains.run_all(series, drain_keys, root, counts, args.repeat, results.drains, results.errors)
 
     def http_scenario() -> None:
         results.web = web.http_load(root, args.seconds, args.repeat)
@@ -90,14 +98,21 @@ def run(args: argparse.Namespace, root: Path, results: Results) -> None:
         say("(d) idle memory")
         results.memory = memory.idle_memory(root)
 
+    def ticker_scenario() -> None:
+        say(f"(t) ticker: {ticker.EVERY_MINUTE:,} minutely + {ticker.EVERY_SECOND:,} per-second schedules")
+        results.ticker = ticker.run(args.ticker_minutes, root)
+
+    if drain_keys:
+        attempt(results, "(a)/(b)/(p)/(q)/(s) drains", drain_scenarios)
     scenarios = {
-        "bus": ("(a)/(b) bus throughput", bus_scenarios),
         "http": ("(c) HTTP", http_scenario),
         "memory": ("(d) idle memory", memory_scenario),
+        "ticker": ("(t) ticker", ticker_scenario),
     }
     for name in SCENARIOS:
-        if name in chosen:
+        if name in chosen and name in scenarios:
             attempt(results, *scenarios[name])
+    results.errors = {name: relative(text) for name, text in results.errors.items()}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -110,8 +125,10 @@ def main(argv: list[str] | None = None) -> int:
         software=machine.software_line(),
         load_before=machine.load_average(),
         messages=args.messages,
+        peer_messages=args.peer_messages,
         seconds=args.seconds,
         repeat=args.repeat,
+        ticker_minutes=args.ticker_minutes,
     )
     began = time.perf_counter()
     root = Path(tempfile.mkdtemp(prefix="switchyard-bench-"))

@@ -1,204 +1,243 @@
-"""``bench/RESULTS.md``: the figures against their targets, the details behind them, how they were taken."""
+"""``bench/RESULTS.md``: issue 16's targets, the figures, the details behind them, how they were taken."""
 
 from __future__ import annotations
 
-import datetime as dt
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import Any
 
-from bench.bus import WORKER_SHAPE, Drain
-from bench.memory import IDLE_S, POOL_SHAPE, Rss
-from bench.web import CONNECTIONS, WARMUP_S, WRK_THREADS, Load, WebResult
-
-BUS_RATIO_TARGET = 0.6
-HTTP_RATIO_TARGET = 0.5
-P99_TARGET_MS = 50.0
+from bench.report_details import detail_sections, how_measured
+from bench.results import (
+    BUS_RATIO_TARGET,
+    FILLED_RATIO_TARGET,
+    HTTP_RATIO_TARGET,
+    P99_TARGET_MS,
+    TICKER_P99_TARGET_S,
+    Ratio,
+    Results,
+    fastest,
+    filled_ratio,
+    http_ratios,
+    met,
+    row,
+    spread,
+)
+from bench.web import WebResult
 
 
 @dataclass
-class Results:
-    started: dt.datetime
-    machine: str
-    software: str
-    load_before: str
-    messages: int
-    seconds: int
-    repeat: int
-    #: every repetition of (a) and of (b); the fastest of each is the figure
-    raw_runs: list[Drain] = field(default_factory=list)
-    ours_runs: list[Drain] = field(default_factory=list)
-    web: WebResult | None = None
-    memory: list[Rss] | None = None
-    #: scenario -> why it produced no figures
-    errors: dict[str, str] = field(default_factory=dict)
-    #: scenario -> how busy the machine was just before it
-    quiet: dict[str, str] = field(default_factory=dict)
-    elapsed_s: float = 0.0
+class Check:
+    """One of issue 16's targets."""
 
-    @property
-    def raw(self) -> Drain | None:
-        return fastest(self.raw_runs)
-
-    @property
-    def ours(self) -> Drain | None:
-        return fastest(self.ours_runs)
+    name: str
+    measured: str
+    target: str
+    #: None: not measured in this run
+    ok: bool | None
 
 
-def fastest(runs: list[Drain]) -> Drain | None:
-    """Another process can only slow a run down: the fastest is the least disturbed."""
-    return max(runs, key=lambda d: d.rate, default=None)
+def checks(r: Results) -> list[Check]:
+    """Issue 16's targets in its order, each from this run's figures."""
 
+    def ratio_check(name: str, value: Ratio | None, target: str, ok: Any) -> Check:
+        if value is None:
+            return Check(name, "not measured", target, None)
+        return Check(name, f"{value.value:.2f}", target, bool(ok(value.value)))
 
-def met(ok: bool | None) -> str:
-    return "" if ok is None else ("met" if ok else "**not met**")
-
-
-def row(*cells: str) -> str:
-    return "| " + " | ".join(cells) + " |"
-
-
-def figure_rows(r: Results) -> list[str]:
-    rows = [row("", "Figure", "Measured", "Target", "Met"), row(*["---"] * 5)]
-    shape = " x ".join(WORKER_SHAPE[1::2])
-    if r.raw and r.ours:
-        ratio = r.ours.rate / r.raw.rate
-        rows += [
-            row("(a)", f"raw Dramatiq no-op actor, {shape} worker (messages/s)", f"{r.raw.rate:,.0f}", "baseline", ""),
-            row(
-                "(b)",
-                f"`system.noop` via `contracts.publish`, {shape} pool (messages/s)",
-                f"{r.ours.rate:,.0f}",
-                "",
-                "",
-            ),
-            row(
-                "(b)/(a)",
-                "bus throughput ratio",
-                f"{ratio:.2f}",
-                f">= {BUS_RATIO_TARGET}",
-                met(ratio >= BUS_RATIO_TARGET),
-            ),
-        ]
-    if r.web:
-        hello, ours, stopped = r.web.hello, r.web.ours, r.web.ours_pool_stopped
-        ratio = ours.rps / hello.rps
-        p99 = f"{ours.p99_ms:.1f} ms"
-        rows += [
-            row("(c)", "hello-world Starlette, 1 uvicorn process (requests/s)", f"{hello.rps:,.0f}", "baseline", ""),
-            row("(c)", "`POST /v1/commands`, 1 uvicorn process, pool running (requests/s)", f"{ours.rps:,.0f}", "", ""),
-            row(
-                "(c)",
-                "HTTP throughput ratio",
-                f"{ratio:.2f}",
+    web = r.web
+    found = [
+        ratio_check(
+            "bus: ours / raw Dramatiq (2 x 8)",
+            r.ratio("ours", "raw"),
+            f">= {BUS_RATIO_TARGET}",
+            lambda v: v >= BUS_RATIO_TARGET,
+        )
+    ]
+    if web:
+        stopped, _ = http_ratios(web)
+        found += [
+            Check(
+                "`POST /v1/commands`, pool stopped / hello-world",
+                f"{stopped:.2f}",
                 f">= {HTTP_RATIO_TARGET}",
-                met(ratio >= HTTP_RATIO_TARGET),
+                stopped >= HTTP_RATIO_TARGET,
             ),
-            row(
-                "(c)",
-                "p99 latency of `POST /v1/commands`",
-                p99,
+            Check(
+                "p99 of `POST /v1/commands`, pool running",
+                f"{web.ours.p99_ms:.1f} ms",
                 f"< {P99_TARGET_MS:.0f} ms",
-                met(ours.p99_ms < P99_TARGET_MS),
+                web.ours.p99_ms < P99_TARGET_MS,
             ),
         ]
-        measured = f"{stopped.rps:,.0f}, {stopped.rps / hello.rps:.2f}, {stopped.p99_ms:.1f} ms"
-        rows.append(row("(c) info", "same, `system` pool stopped: requests/s, ratio, p99", measured, "", ""))
-    for m in r.memory or []:
-        target = "" if m.target_mb is None else f"< {m.target_mb:.0f} MB"
-        rows.append(row("(d)", f"idle RSS: {m.process}", f"{m.rss_mb:.1f} MB", target, met(m.met)))
-    for scenario in r.errors:
-        rows.append(row(scenario, "no figures: the scenario failed (see below)", "", "", ""))
+    else:
+        found += [
+            Check("`POST /v1/commands`, pool stopped / hello-world", "not measured", f">= {HTTP_RATIO_TARGET}", None),
+            Check("p99 of `POST /v1/commands`, pool running", "not measured", f"< {P99_TARGET_MS:.0f} ms", None),
+        ]
+    if r.ticker:
+        p99 = r.ticker["lag_p99"]
+        found.append(
+            Check("ticker p99 lag, slot -> enqueued", f"{p99 * 1000:,.0f} ms", "< 1 s", p99 < TICKER_P99_TARGET_S)
+        )
+    else:
+        found.append(Check("ticker p99 lag, slot -> enqueued", "not measured", "< 1 s", None))
+    found += [
+        ratio_check("ours / procrastinate", r.ratio("ours", "procrastinate"), "> 1", lambda v: v > 1),
+        ratio_check("ours / Celery", r.ratio("ours", "celery"), "> 1", lambda v: v > 1),
+        ratio_check(
+            "ours with 1,000,000 rows in `jobs` / ours on an empty table (enqueue + drain)",
+            filled_ratio(r),
+            f">= {FILLED_RATIO_TARGET} (within 10 %)",
+            lambda v: v >= FILLED_RATIO_TARGET,
+        ),
+    ]
+    return found
+
+
+def done_when(r: Results) -> list[str]:
+    lines = ["## Done when", "", row("Issue 16's target", "Measured", "Target", "Met"), row(*["---"] * 4)]
+    lines += [row(c.name, c.measured, c.target, met(c.ok) if c.ok is not None else "not measured") for c in checks(r)]
+    return [*lines, "", "Each figure is detailed below; a ratio is taken between runs of the same `make bench`.", ""]
+
+
+def rate_row(r: Results, key: str, ref: str, figure: str, target: str = "") -> list[str]:
+    runs = r.drains.get(key, [])
+    best = fastest(runs)
+    if best is None:
+        return []
+    return [row(ref, figure, f"{best.rate:,.0f}", spread([d.rate for d in runs]), target, "")]
+
+
+def ratio_row(ref: str, figure: str, value: Ratio | None, target: str = "", ok: bool | None = None) -> list[str]:
+    if value is None:
+        return []
+    return [row(ref, figure, f"{value.value:.2f}", spread(value.runs, ".2f"), target, met(ok))]
+
+
+def drain_rows(r: Results) -> list[str]:
+    bus = r.ratio("ours", "raw")
+    peers = [(key, name, r.ratio("ours", key)) for key, name in (("procrastinate", "(p)"), ("celery", "(q)"))]
+    big_raw, big_raw_big = r.ratio("ours-big", "raw"), r.ratio("ours-big", "raw-big")
+    filled = filled_ratio(r)
+    rows = [
+        *rate_row(r, "raw", "(a)", "raw Dramatiq no-op actor, 2 x 8 worker (messages/s)", "baseline"),
+        *rate_row(r, "ours", "(b)", "`system.noop` via `contracts.publish`, 2 x 8 pool (messages/s)"),
+        *ratio_row(
+            "(b)/(a)",
+            "bus throughput ratio",
+            bus,
+            f">= {BUS_RATIO_TARGET}",
+            None if bus is None else bus.value >= BUS_RATIO_TARGET,
+        ),
+        *rate_row(r, "procrastinate", "(p)", "procrastinate no-op task, 1 worker process, concurrency 16 (jobs/s)"),
+        *rate_row(r, "celery", "(q)", "Celery no-op task, 2 prefork workers x 8, database results (tasks/s)"),
+    ]
+    for _key, name, value in peers:
+        rows += ratio_row(
+            f"(b)/{name}",
+            f"ours / {'procrastinate' if name == '(p)' else 'Celery'}",
+            value,
+            "> 1",
+            None if value is None else value.value > 1,
+        )
+    rows += [
+        *rate_row(r, "raw-big", "(a) 4 x 8", "raw Dramatiq no-op actor, 4 x 8 worker (messages/s)"),
+        *rate_row(r, "ours-big", "(s) 4 x 8", "`system.noop`, 4 x 8 pool (messages/s)"),
+        *ratio_row("(s)/(a)", "ours 4 x 8 / raw Dramatiq 2 x 8", big_raw),
+        *ratio_row("(s)/(a) 4 x 8", "ours 4 x 8 / raw Dramatiq 4 x 8", big_raw_big),
+        *rate_row(r, "ours-filled", "(s) 1M", "`system.noop`, 2 x 8 pool, 1,000,000 rows in `jobs` (messages/s)"),
+    ]
+    if filled is not None:
+        rows += ratio_row(
+            "(s) 1M/(b)",
+            "enqueue + drain throughput, 1M rows / empty table",
+            filled,
+            f">= {FILLED_RATIO_TARGET}",
+            filled.value >= FILLED_RATIO_TARGET,
+        )
+        rows += ratio_row("(s) 1M/(b) info", "drain only, 1M rows / empty table", r.ratio("ours-filled", "ours"))
     return rows
 
 
-def rates(values: list[float]) -> str:
-    return " / ".join(f"{v:,.0f}" for v in values)
-
-
-def drain_lines(runs: list[Drain], messages: int) -> list[str]:
-    d = fastest(runs)
-    assert d is not None
+def web_rows(web: WebResult) -> list[str]:
+    hello, ours, stopped = web.hello, web.ours, web.ours_pool_stopped
+    stopped_ratio, running_ratio = http_ratios(web)
+    runs_stopped = [a / b for a, b in zip(stopped.runs, hello.runs, strict=False)]
+    runs_running = [a / b for a, b in zip(ours.runs, hello.runs, strict=False)]
     return [
-        f"- **{d.label}**: runs {rates([run.rate for run in runs])} messages/s. The fastest drained "
-        f"{d.messages:,} messages in {d.seconds:.2f} s; all {messages:,} were enqueued beforehand in "
-        f"{d.enqueue_s:.1f} s, and the worker took {d.startup_s:.2f} s from spawn to its first acknowledged "
-        "message (not timed).",
-        f"  CPU of that run: {d.cpu}.",
+        row(
+            "(c)",
+            "hello-world Starlette, 1 uvicorn process (requests/s)",
+            f"{hello.rps:,.0f}",
+            spread(hello.runs),
+            "baseline",
+            "",
+        ),
+        row(
+            "(c)",
+            "`POST /v1/commands`, 1 uvicorn process, pool stopped (requests/s)",
+            f"{stopped.rps:,.0f}",
+            spread(stopped.runs),
+            "",
+            "",
+        ),
+        row(
+            "(c)",
+            "HTTP throughput ratio, pool stopped",
+            f"{stopped_ratio:.2f}",
+            spread(runs_stopped, ".2f"),
+            f">= {HTTP_RATIO_TARGET}",
+            met(stopped_ratio >= HTTP_RATIO_TARGET),
+        ),
+        row("(c)", "`POST /v1/commands`, pool running (requests/s)", f"{ours.rps:,.0f}", spread(ours.runs), "", ""),
+        row(
+            "(c) info",
+            "HTTP throughput ratio, pool running",
+            f"{running_ratio:.2f}",
+            spread(runs_running, ".2f"),
+            "",
+            "",
+        ),
+        row(
+            "(c)",
+            "p99 latency of `POST /v1/commands`, pool running",
+            f"{ours.p99_ms:.1f} ms",
+            "",
+            f"< {P99_TARGET_MS:.0f} ms",
+            met(ours.p99_ms < P99_TARGET_MS),
+        ),
+        row("(c) info", "p99 latency, pool stopped", f"{stopped.p99_ms:.1f} ms", "", "", ""),
     ]
 
 
-def load_lines(load: Load, title: str) -> list[str]:
+def ticker_rows(t: dict[str, Any]) -> list[str]:
+    dups = t["messages"] - t["distinct_messages"]
+    missed = t["expected"] - t["emitted"]
     return [
-        f"- **{title}**: runs {rates(load.runs)} requests/s. The fastest: {load.requests:,} requests in "
-        f"{load.seconds:.1f} s; latency p50 {load.p50_ms:.1f} ms, p99 {load.p99_ms:.1f} ms, max {load.max_ms:.1f} ms; "
-        f"{load.bad_status} responses >= 400, {load.socket_errors} socket errors/timeouts.",
-        f"  CPU of that run: {load.cpu}.",
-        *(f"  {note}." for note in load.notes),
+        row(
+            "(t)",
+            "ticker p99 lag, slot -> enqueued",
+            f"{t['lag_p99'] * 1000:,.0f} ms",
+            "",
+            "< 1 s",
+            met(t["lag_p99"] < TICKER_P99_TARGET_S),
+        ),
+        row("(t) info", "ticker misses / duplicates", f"{missed:,} / {dups:,}", "", "0 / 0", met(missed == dups == 0)),
     ]
 
 
-def detail_sections(r: Results) -> list[str]:
-    lines: list[str] = []
-    if r.raw_runs and r.ours_runs:
-        lines += ["### (a)/(b) Bus throughput", "", *drain_lines(r.raw_runs, r.messages)]
-        lines += drain_lines(r.ours_runs, r.messages)
-        lines.append("")
+def figure_rows(r: Results) -> list[str]:
+    rows = [row("", "Figure", "Measured", "Spread (min / median / max)", "Target", "Met"), row(*["---"] * 6)]
+    rows += drain_rows(r)
     if r.web:
-        lines += [
-            "### (c) HTTP",
-            "",
-            *load_lines(r.web.hello, "hello-world app"),
-            *load_lines(r.web.ours, "`POST /v1/commands` with the `system` pool running"),
-            *load_lines(r.web.ours_pool_stopped, "`POST /v1/commands` with the `system` pool stopped"),
-            "",
-            "What ran concurrently: for the hello-world run only its uvicorn process and wrk. For ours, on the "
-            f"same 2 cores: our uvicorn process, the `system` pool ({' x '.join(WORKER_SHAPE[1::2])}) draining the "
-            "queue, PostgreSQL, Valkey and wrk (the CPU lines above say how much each used); the last measurement "
-            "stops the pool, so the queue only grows.",
-            "",
-        ]
-    if r.memory:
-        header = row("Process", "RSS", "USS", "CPU while idle", "Target", "Met")
-        lines += ["### (d) Idle memory", "", header, row(*["---"] * 6)]
-        for m in r.memory:
-            uss = "n/a" if m.uss_mb is None else f"{m.uss_mb:.1f} MB"
-            target = "" if m.target_mb is None else f"< {m.target_mb:.0f} MB"
-            lines.append(row(m.process, f"{m.rss_mb:.1f} MB", uss, f"{m.idle_cpu_pct:.1f} %", target, met(m.met)))
-        lines += [
-            "",
-            "USS is the memory only that process holds (a forked worker shares the rest with its parent); CPU while "
-            f"idle is over the {IDLE_S:.0f} s pause, in % of one core.",
-            "",
-        ]
-    for scenario, error in r.errors.items():
-        lines += [f"### {scenario}: failed", "", "```", error.strip(), "```", ""]
-    return lines
-
-
-def how_measured(r: Results) -> list[str]:
-    shape = " ".join(WORKER_SHAPE)
-    return [
-        "Every scenario gets its own embedded Valkey (no persistence) and, where needed, a new PostgreSQL (fsync "
-        "on, as `make up` runs it) migrated from scratch, under a temporary directory; process logs are in "
-        f"`bench/out/`. Each measurement is taken {r.repeat} times and the fastest run is reported (other "
-        "processes can only slow a run down); the details list every run.",
-        "",
-        f"- (a)/(b): {r.messages:,} messages are put on the queue first, then `dramatiq ... {shape}` starts: (a) "
-        "a no-op actor on a plain `RedisBroker` with Dramatiq's default middleware; (b) `workers.pools.system` "
-        "with our broker set-up and job lifecycle (two job-store writes to PostgreSQL, two Redis status mirrors "
-        "per message). The clock runs from the first acknowledged message (start-up is not timed) until the "
-        "broker's message hash is empty (a) or every row in `jobs` is `succeeded` (b). (a) and (b) alternate.",
-        f"- (c): each app runs on one uvicorn process with the Procfile's flags (`--no-access-log`), loaded by "
-        f"`wrk -t{WRK_THREADS} -c{CONNECTIONS} --latency` with one Lua script (`POST`, body "
-        f'`{{"type":"system.noop"}}`, a bearer key; the hello-world app ignores both): {WARMUP_S} s warm-up, '
-        f"then {r.repeat} x {r.seconds} s; p99 is wrk's.",
-        f"- (d): web, the `system` pool ({' '.join(POOL_SHAPE)}, the Procfile's default) and the ticker start, "
-        f"one `system.noop` goes through the API to `succeeded`, then after {IDLE_S:.0f} s idle each process's "
-        "RSS is read (MB = 10^6 bytes).",
-        "- CPU lines: CPU seconds each process tree used in the timed window (from /proc). 'Other processes' is "
-        "whatever else ran on the machine meanwhile and 'stolen by the hypervisor' the time the virtual machine's "
-        "cores waited for the host: a large value of either marks a disturbed figure. Compare ratios taken in the "
-        "same run, not absolute numbers across machines.",
-    ]
+        rows += web_rows(r.web)
+    if r.ticker:
+        rows += ticker_rows(r.ticker)
+    for m in r.memory or []:
+        target = "" if m.target_mb is None else f"< {m.target_mb:.0f} MB"
+        rows.append(row("(d)", f"idle RSS: {m.process}", f"{m.rss_mb:.1f} MB", "", target, met(m.met)))
+    for scenario in r.errors:
+        rows.append(row(scenario.split(" ")[0], f"{scenario}: a run failed (see below)", "", "", "", ""))
+    return rows
 
 
 def render(r: Results) -> str:
@@ -209,12 +248,16 @@ def render(r: Results) -> str:
         f"Written by `python -m bench` (`make bench`) on {r.started:%Y-%m-%d %H:%M} UTC; the run took "
         f"{minutes} min {seconds:02d} s.",
         "",
+        *done_when(r),
         f"- Machine: {r.machine}",
         f"- Software: {r.software}",
         f"- Load average before the run (1 / 5 / 15 min): {r.load_before}",
         *(f"- Machine before {name}: {text}" for name, text in r.quiet.items()),
         "",
         "## Figures",
+        "",
+        "Measured is the fastest run (a ratio: fastest over fastest); the spread is over the runs (a ratio's: "
+        "over the ratios of each repeat's pair; the drains of a repeat run one after the other).",
         "",
         *figure_rows(r),
         "",

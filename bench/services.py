@@ -10,9 +10,11 @@ import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 import redis
+from psycopg import sql
 
 from bus.migrate import migrate
 from bus.settings import Settings
@@ -91,9 +93,17 @@ def _pid_from(path: Path) -> int:
     return int(path.read_text().split()[0])
 
 
+def create_database(server_url: str, name: str) -> str:
+    """A new empty database on the server of ``server_url``; returns its URL (a peer's schema goes there)."""
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    return urlunsplit(urlsplit(server_url)._replace(path=f"/{name}"))
+
+
 @contextlib.contextmanager
-def fresh(root: Path, name: str, *, postgres: bool = True) -> Iterator[Services]:
-    """A new Valkey (no persistence, like the tests') and, if asked, a new migrated PostgreSQL."""
+def fresh(root: Path, name: str, *, postgres: bool = True, migrated: bool = True) -> Iterator[Services]:
+    """A new Valkey (no persistence, like the tests') and, if asked, a new PostgreSQL, migrated unless
+    ``migrated`` is false (a peer brings its own schema)."""
     with contextlib.ExitStack() as stack:
         valkey = EmbeddedRedis(root / name / "valkey", persist=False)
         stack.callback(valkey.stop)
@@ -104,6 +114,7 @@ def fresh(root: Path, name: str, *, postgres: bool = True) -> Iterator[Services]
             stack.callback(pg.stop)
             services.database_url = pg.start()
             services.pids["postgres"] = _pid_from(pg.pgdata / "postmaster.pid")
-            migrate(services.database_url)
+            if migrated:
+                migrate(services.database_url)
         versions_seen.update(services.versions())
         yield services
