@@ -5,12 +5,14 @@ from __future__ import annotations
 import contextlib
 import os
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +22,19 @@ import psycopg
 ROOT = Path(__file__).resolve().parent.parent
 OUTPUT = ROOT / "tests" / "output"
 API_KEY = "test-key-" + "x" * 24
+
+
+@contextlib.contextmanager
+def server_dir(name: str) -> Iterator[Path]:
+    """A directory for an embedded server's data, removed afterwards. Not under pytest's temporary
+    root: a pytest session starting meanwhile on the same machine makes that root private to its
+    user (mode 0700), and PostgreSQL, which runs as a user of its own when the tests run as root,
+    would lose its data directory mid-run (a PANIC on pg_control)."""
+    path = Path(tempfile.mkdtemp(prefix=f"switchyard-{name}-"))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def wait_for(

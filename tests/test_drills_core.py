@@ -32,7 +32,17 @@ from contracts import publish, system
 from contracts.publish import broker_for
 from devservers import EmbeddedPostgres, EmbeddedRedis, free_port
 from tests.drill_report import record as record_drill
-from tests.support import API_KEY, Proc, job_row, start_ticker, start_web, start_worker, wait_for, wait_status
+from tests.support import (
+    API_KEY,
+    Proc,
+    job_row,
+    server_dir,
+    start_ticker,
+    start_web,
+    start_worker,
+    wait_for,
+    wait_status,
+)
 
 #: the issue's bound: every accepted job has ended this long after the fault ended
 RECOVERY_DEADLINE_S = 120
@@ -41,12 +51,13 @@ OBSERVER = "drill-observer"
 
 
 @pytest.fixture(scope="module")
-def drill_postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedPostgres]:
+def drill_postgres() -> Iterator[EmbeddedPostgres]:
     """A PostgreSQL of these drills' own: they terminate its connections and stop it."""
-    server = EmbeddedPostgres(tmp_path_factory.mktemp("drills") / "pg")
-    server.start()
-    yield server
-    server.stop()
+    with server_dir("drills") as path:
+        server = EmbeddedPostgres(path / "pg")
+        server.start()
+        yield server
+        server.stop()
 
 
 @pytest.fixture()

@@ -113,11 +113,11 @@ def test_the_web_process_refuses_to_start_without_api_keys(base_env: dict[str, s
 
 @pytest.fixture()
 def own_services(
-    tmp_path: Path, base_env: dict[str, str]
+    server_tmp_path: Path, base_env: dict[str, str]
 ) -> Iterator[tuple[dict[str, str], EmbeddedPostgres, EmbeddedRedis]]:
     """A Postgres and a Valkey of this test's own, so it can stop them."""
-    pg = EmbeddedPostgres(tmp_path / "pg")
-    rd = EmbeddedRedis(tmp_path / "redis", persist=True)
+    pg = EmbeddedPostgres(server_tmp_path / "pg")
+    rd = EmbeddedRedis(server_tmp_path / "redis", persist=True)
     env = {**base_env, "DATABASE_URL": pg.start(), "REDIS_URL": rd.start(), "DB_TIMEOUT": "1"}
     migrate(env["DATABASE_URL"])
     yield env, pg, rd

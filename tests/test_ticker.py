@@ -24,9 +24,10 @@ EVERY_SECOND = "* * * * * *"
 
 
 @pytest.fixture()
-def isolated(tmp_path: Path, base_env: dict[str, str]) -> Iterator[dict[str, str]]:
+def isolated(server_tmp_path: Path, base_env: dict[str, str]) -> Iterator[dict[str, str]]:
     """Postgres and Valkey of this test's own: no other ticker or worker touches them."""
-    pg, rd = EmbeddedPostgres(tmp_path / "pg"), EmbeddedRedis(tmp_path / "redis", persist=False)
+    pg = EmbeddedPostgres(server_tmp_path / "pg")
+    rd = EmbeddedRedis(server_tmp_path / "redis", persist=False)
     env = {**base_env, "DATABASE_URL": pg.start(), "REDIS_URL": rd.start(), "BROKER_NAMESPACE": "ticks"}
     migrate(env["DATABASE_URL"])
     yield env
