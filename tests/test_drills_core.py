@@ -451,8 +451,9 @@ def test_d_a_finish_whose_write_fails_is_not_lost(drill_env: dict[str, str], dri
 
 
 def test_e_a_job_that_keeps_losing_its_worker_runs_again_then_ends_dead(drill_env: dict[str, str]) -> None:
-    # MAX_RETRIES=1: the first lost attempt is run again, the second loss ends the job
-    env = {**drill_env, "LEASE_S": "3", "MAX_RETRIES": "1"}
+    # MAX_RETRIES=1: the first lost attempt is run again, the second loss ends the job. The least
+    # heartbeat timeout: the killed worker's message is requeued 2 s after its last beat, not 8 s
+    env = {**drill_env, "LEASE_S": "3", "MAX_RETRIES": "1", "HEARTBEAT_TIMEOUT_MS": "2000"}
     ticker = start_ticker(env, name="ticker-drill-e")
     workers: list[Proc] = []
     try:
