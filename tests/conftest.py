@@ -23,6 +23,7 @@ from tests.support import (
     start_ticker,
     start_web,
     start_worker,
+    stop_all,
 )
 
 pytest_plugins = ["tests.browser"]
@@ -119,8 +120,7 @@ def stack(base_env: dict[str, str]) -> Iterator[dict[str, str]]:
     web, url = start_web(base_env, free_port())
     procs: list[Proc] = [web, start_worker(base_env), start_ticker(base_env)]
     yield {"url": url, **base_env}
-    for proc in procs:
-        proc.stop()
+    stop_all(procs)
 
 
 @pytest.fixture()
