@@ -14,16 +14,46 @@ import httpx
 import pytest
 
 from devservers import EmbeddedPostgres, EmbeddedRedis, free_port
-from tests.support import API_KEY, Proc, drop_database, fresh_database, start_ticker, start_web, start_worker
+from tests.support import (
+    API_KEY,
+    Proc,
+    drop_database,
+    fresh_database,
+    server_dir,
+    start_ticker,
+    start_web,
+    start_worker,
+    stop_all,
+)
 
 pytest_plugins = ["tests.browser"]
 
 warnings.filterwarnings("ignore", module="platformdirs")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def compiled_once(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """statsforecast's numba kernels, compiled by the session's first fitting process and loaded by
+    every later one. Each forecast worker (there are several in the suite, and make up's) spawns
+    fitting processes, and each compiles the kernels in about 35 CPU seconds unless statsforecast's
+    cache is on (NIXTLA_NUMBA_CACHE); loading them takes about 7. Set here, before any fixture copies
+    the environment for its processes; a cache directory of the session's own, so no run depends on
+    an earlier one."""
+    os.environ.setdefault("NIXTLA_NUMBA_CACHE", "1")
+    os.environ.setdefault("NUMBA_CACHE_DIR", str(tmp_path_factory.mktemp("numba")))
+
+
 @pytest.fixture(scope="session")
-def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("services")
+def data_dir() -> Iterator[Path]:
+    with server_dir("services") as path:
+        yield path
+
+
+@pytest.fixture()
+def server_tmp_path() -> Iterator[Path]:
+    """A test's own directory for embedded servers' data (see tests.support.server_dir)."""
+    with server_dir("test") as path:
+        yield path
 
 
 @pytest.fixture(scope="session")
@@ -90,8 +120,7 @@ def stack(base_env: dict[str, str]) -> Iterator[dict[str, str]]:
     web, url = start_web(base_env, free_port())
     procs: list[Proc] = [web, start_worker(base_env), start_ticker(base_env)]
     yield {"url": url, **base_env}
-    for proc in procs:
-        proc.stop()
+    stop_all(procs)
 
 
 @pytest.fixture()

@@ -5,12 +5,14 @@ from __future__ import annotations
 import contextlib
 import os
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +22,19 @@ import psycopg
 ROOT = Path(__file__).resolve().parent.parent
 OUTPUT = ROOT / "tests" / "output"
 API_KEY = "test-key-" + "x" * 24
+
+
+@contextlib.contextmanager
+def server_dir(name: str) -> Iterator[Path]:
+    """A directory for an embedded server's data, removed afterwards. Not under pytest's temporary
+    root: a pytest session starting meanwhile on the same machine makes that root private to its
+    user (mode 0700), and PostgreSQL, which runs as a user of its own when the tests run as root,
+    would lose its data directory mid-run (a PANIC on pg_control)."""
+    path = Path(tempfile.mkdtemp(prefix=f"switchyard-{name}-"))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def wait_for(
@@ -70,16 +85,27 @@ class Proc:
             os.killpg(self.popen.pid, sig)
 
     def stop(self, timeout: float = 15) -> None:
-        if self.alive():
-            self.kill(signal.SIGTERM)
+        stop_all([self], timeout)
+
+
+def stop_all(procs: Iterable[Proc], timeout: float = 15) -> None:
+    """SIGTERM to every process before waiting for any: a teardown of several takes as long as the
+    slowest to stop, not the sum. What has not stopped by the deadline is killed."""
+    procs = list(procs)
+    running = [proc for proc in procs if proc.alive()]
+    for proc in running:
+        proc.kill(signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    for proc in procs:
+        if proc in running:
             try:
-                self.popen.wait(timeout)
+                proc.popen.wait(max(0.0, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
-                self.kill(signal.SIGKILL)
-                self.popen.wait(5)
+                proc.kill(signal.SIGKILL)
+                proc.popen.wait(5)
         else:
-            self.kill(signal.SIGKILL)  # children of a dead parent
-        self.log.close()
+            proc.kill(signal.SIGKILL)  # children of a dead parent
+        proc.log.close()
 
 
 def python(*args: str) -> list[str]:

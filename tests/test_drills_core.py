@@ -32,7 +32,17 @@ from contracts import publish, system
 from contracts.publish import broker_for
 from devservers import EmbeddedPostgres, EmbeddedRedis, free_port
 from tests.drill_report import record as record_drill
-from tests.support import API_KEY, Proc, job_row, start_ticker, start_web, start_worker, wait_for, wait_status
+from tests.support import (
+    API_KEY,
+    Proc,
+    job_row,
+    server_dir,
+    start_ticker,
+    start_web,
+    start_worker,
+    wait_for,
+    wait_status,
+)
 
 #: the issue's bound: every accepted job has ended this long after the fault ended
 RECOVERY_DEADLINE_S = 120
@@ -41,12 +51,13 @@ OBSERVER = "drill-observer"
 
 
 @pytest.fixture(scope="module")
-def drill_postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedPostgres]:
+def drill_postgres() -> Iterator[EmbeddedPostgres]:
     """A PostgreSQL of these drills' own: they terminate its connections and stop it."""
-    server = EmbeddedPostgres(tmp_path_factory.mktemp("drills") / "pg")
-    server.start()
-    yield server
-    server.stop()
+    with server_dir("drills") as path:
+        server = EmbeddedPostgres(path / "pg")
+        server.start()
+        yield server
+        server.stop()
 
 
 @pytest.fixture()
@@ -440,8 +451,9 @@ def test_d_a_finish_whose_write_fails_is_not_lost(drill_env: dict[str, str], dri
 
 
 def test_e_a_job_that_keeps_losing_its_worker_runs_again_then_ends_dead(drill_env: dict[str, str]) -> None:
-    # MAX_RETRIES=1: the first lost attempt is run again, the second loss ends the job
-    env = {**drill_env, "LEASE_S": "3", "MAX_RETRIES": "1"}
+    # MAX_RETRIES=1: the first lost attempt is run again, the second loss ends the job. The least
+    # heartbeat timeout: the killed worker's message is requeued 2 s after its last beat, not 8 s
+    env = {**drill_env, "LEASE_S": "3", "MAX_RETRIES": "1", "HEARTBEAT_TIMEOUT_MS": "2000"}
     ticker = start_ticker(env, name="ticker-drill-e")
     workers: list[Proc] = []
     try:

@@ -19,7 +19,7 @@ import pytest
 import redis
 
 from devservers import free_port
-from tests.support import API_KEY, Proc, start_web, wait_for
+from tests.support import API_KEY, Proc, start_web, stop_all, wait_for
 from tests.test_ui import csrf_of
 
 LIMIT = 5
@@ -43,8 +43,7 @@ def edge(base_env: dict[str, str]) -> Iterator[dict[str, str]]:
         proc, urls[name] = start_web(env, free_port(), name=f"web-edge-{name}")
         procs.append(proc)
     yield {**base_env, **EDGE_ENV, "url_a": urls["a"], "url_b": urls["b"]}
-    for proc in procs:
-        proc.stop()
+    stop_all(procs)
 
 
 @pytest.fixture(scope="module")

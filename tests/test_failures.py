@@ -17,7 +17,18 @@ from bus.migrate import migrate
 from contracts import publish, system
 from contracts.publish import broker_for
 from devservers import EmbeddedPostgres, EmbeddedRedis, free_port
-from tests.support import API_KEY, ROOT, auth, job_row, start_ticker, start_web, start_worker, wait_for, wait_status
+from tests.support import (
+    API_KEY,
+    ROOT,
+    auth,
+    job_row,
+    start_ticker,
+    start_web,
+    start_worker,
+    stop_all,
+    wait_for,
+    wait_status,
+)
 
 #: seconds, not minutes: Dramatiq's defaults (60 s heartbeat, maintenance on 0.1 % of calls) take
 #: minutes; ours take the 8 s heartbeat plus one ticker pass (about 10 s, printed with -s). The bound
@@ -113,11 +124,11 @@ def test_the_web_process_refuses_to_start_without_api_keys(base_env: dict[str, s
 
 @pytest.fixture()
 def own_services(
-    tmp_path: Path, base_env: dict[str, str]
+    server_tmp_path: Path, base_env: dict[str, str]
 ) -> Iterator[tuple[dict[str, str], EmbeddedPostgres, EmbeddedRedis]]:
     """A Postgres and a Valkey of this test's own, so it can stop them."""
-    pg = EmbeddedPostgres(tmp_path / "pg")
-    rd = EmbeddedRedis(tmp_path / "redis", persist=True)
+    pg = EmbeddedPostgres(server_tmp_path / "pg")
+    rd = EmbeddedRedis(server_tmp_path / "redis", persist=True)
     env = {**base_env, "DATABASE_URL": pg.start(), "REDIS_URL": rd.start(), "DB_TIMEOUT": "1"}
     migrate(env["DATABASE_URL"])
     yield env, pg, rd
@@ -155,8 +166,7 @@ def test_redis_down_answers_503_fast_and_loses_nothing_accepted(own_services) ->
             assert row["result"] == {"echo": "during"}
             assert httpx.get(url + "/readyz", timeout=10).status_code == 200
     finally:
-        for proc in procs:
-            proc.stop()
+        stop_all(procs)
 
 
 def test_postgres_down_answers_503_and_recovers(own_services) -> None:  # type: ignore[no-untyped-def]

@@ -22,7 +22,7 @@ import psycopg
 import pytest
 
 from devservers import free_port
-from tests.support import API_KEY, start_web, start_worker
+from tests.support import API_KEY, start_web, start_worker, stop_all
 
 schemathesis = pytest.importorskip("schemathesis")
 
@@ -90,8 +90,7 @@ def fuzzed(postgres_server: str, base_env: dict[str, str]) -> Iterator[str]:
     web, base = start_web(env, free_port(), name="web-fuzz")
     worker = start_worker(env, name="worker-fuzz")
     yield base
-    for proc in (web, worker):
-        proc.stop()
+    stop_all([web, worker])
     with psycopg.connect(postgres_server, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 

@@ -38,6 +38,7 @@ from tests.support import (
     start_ticker,
     start_web,
     start_worker,
+    stop_all,
     wait_for,
     wait_status,
 )
@@ -291,8 +292,7 @@ def test_each_ending_is_one_event_on_events_and_on_every_event_queue(events_env:
         assert payload((sleeper, 1, "cancelled"))["error"]["type"] == "JobCancelled"
         assert "error" not in payload((waiting, 0, "cancelled"))
     finally:
-        for proc in procs:
-            proc.stop()
+        stop_all(procs)
         for tap in taps:
             tap.close()
 
@@ -333,8 +333,7 @@ def test_a_redelivered_finish_and_duplicate_messages_make_no_second_event(events
         assert received[event_id(job_id, 1, "succeeded")] == 1
         assert set(received) == {event_id(job_id, 1, "succeeded"), event_id(marker, 1, "succeeded")}
     finally:
-        for proc in procs:
-            proc.stop()
+        stop_all(procs)
         tap.close()
 
 
@@ -370,8 +369,7 @@ def test_events_on_rabbitmq(events_env: dict[str, str], rabbitmq_url: str) -> No
         ours = _take_from_rabbitmq(rabbitmq_url, EVENTS_QUEUE, {ok, recovers})
         assert set(ours) <= set(expected)
     finally:
-        for proc in procs:
-            proc.stop()
+        stop_all(procs)
         tap.close()
         _delete_queue(rabbitmq_url, extra)
 
@@ -448,5 +446,4 @@ def test_the_readme_consumer_handles_every_event_once(events_env: dict[str, str]
         assert consumer.output().count(lines[0]) == 1
         assert "Traceback" not in consumer.output()
     finally:
-        for proc in procs:
-            proc.stop()
+        stop_all(procs)

@@ -30,7 +30,7 @@ from contracts.publish import broker_for
 from contracts.rules import Notification, RuleSpec, RuleThen, RuleWhen
 from devservers import free_port
 from tests.receivers import IMPLICIT_TLS_AUTH, Certificates, MailHandler, MailServer, WebhookReceiver, certificates
-from tests.support import Proc, job_row, start_ticker, start_worker, wait_for, wait_status
+from tests.support import Proc, job_row, start_ticker, start_worker, stop_all, wait_for, wait_status
 
 pytestmark = pytest.mark.filterwarnings(IMPLICIT_TLS_AUTH)
 
@@ -108,8 +108,7 @@ def pool(base_env: dict[str, str], certs: Certificates) -> Iterator[Pool]:
     running.start_worker()
     running.procs.append(start_ticker(running.env, name="ticker-notify"))
     yield running
-    for proc in running.procs:
-        proc.stop()
+    stop_all(running.procs)
 
 
 def add_rule(database_url: str, notification: Notification, name: str | None = None) -> str:
@@ -380,8 +379,7 @@ def test_a_notification_on_rabbitmq_is_retried_then_delivered(
         assert len(receiver.requests) == 2
     finally:
         receiver.close()
-        for proc in on_rabbit.procs:
-            proc.stop()
+        stop_all(on_rabbit.procs)
 
 
 @pytest.mark.parametrize("mode", ["implicit", "plain"])
@@ -408,5 +406,4 @@ def test_an_email_over_tls_from_the_start_or_over_a_plain_relay(
         assert PASSWORD not in own.logs() and quote(PASSWORD, safe="") not in own.logs()
     finally:
         server.stop()
-        for proc in own.procs:
-            proc.stop()
+        stop_all(own.procs)

@@ -25,6 +25,7 @@ from tests.support import (
     start_ticker,
     start_web,
     start_worker,
+    stop_all,
     wait_for,
     wait_status,
 )
@@ -59,8 +60,7 @@ def e2e(postgres_server: str, base_env: dict[str, str], certs: Certificates) -> 
     ]
     with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {API_KEY}"}, timeout=15) as api:
         yield {"env": env, "api": api, "smtp_port": smtp_port, "procs": procs}
-    for proc in procs:
-        proc.stop()
+    stop_all(procs)
     drop_database(postgres_server, url)
 
 

@@ -19,7 +19,7 @@ from psycopg.rows import dict_row
 
 from devservers import free_port
 from pipelines_catalog.catalog import load
-from tests.support import API_KEY, ROOT, Proc, start_web, start_worker, wait_for, wait_status
+from tests.support import API_KEY, ROOT, Proc, start_web, start_worker, stop_all, wait_for, wait_status
 from workers.pipelines.schedules import schedule_commands
 
 D = dt.date
@@ -53,8 +53,7 @@ def api(env: dict[str, str]) -> Iterator[httpx.Client]:
     procs: list[Proc] = [web, worker]
     with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {API_KEY}"}, timeout=60) as client:
         yield client
-    for proc in procs:
-        proc.stop()
+    stop_all(procs)
 
 
 def submit(api: httpx.Client, command: dict[str, Any], **headers: str) -> str:

@@ -34,6 +34,7 @@ from tests.support import (
     start_ticker,
     start_web,
     start_worker,
+    stop_all,
     wait_for,
     wait_status,
 )
@@ -61,8 +62,7 @@ def rules_stack(rules_env: dict[str, str]) -> Iterator[dict[str, str]]:
     web, url = start_web(rules_env, free_port(), name="web-rules")
     procs = [web, start_worker(rules_env, name="worker-system-rules"), start_ticker(rules_env, name="ticker-rules")]
     yield {"url": url, **rules_env}
-    for proc in procs:
-        proc.stop()
+    stop_all(procs)
 
 
 @pytest.fixture()
@@ -342,8 +342,7 @@ def rabbitmq_stack(postgres_server: str, rules_env: dict[str, str], rabbitmq_url
         start_ticker(env, name="ticker-rules-rabbitmq"),
     ]
     yield {**env, "url": url}
-    for proc in procs:
-        proc.stop()
+    stop_all(procs)
     drop_database(postgres_server, env["DATABASE_URL"])
 
 
@@ -371,8 +370,7 @@ def test_two_processors_at_once_and_every_event_twice_make_a_hundred_follow_ups(
         assert_exactly_one_follow_up_each(env, rule, triggering)
         assert "Traceback" not in procs[0].output() + procs[1].output()
     finally:
-        for proc in procs:
-            proc.stop()
+        stop_all(procs)
 
 
 def test_real_events_under_a_killed_worker_two_tickers_and_two_processors_make_a_hundred_follow_ups(
@@ -418,8 +416,7 @@ def test_real_events_under_a_killed_worker_two_tickers_and_two_processors_make_a
         assert_exactly_one_follow_up_each(env, "after-sleep", triggering)
         print(f"killed worker: {sum(t['attempts'] > 1 for t in triggering)} jobs ran twice, {HUNDRED} follow-ups")
     finally:
-        for proc in [doomed, *procs]:
-            proc.stop()
+        stop_all([doomed, *procs])
         drop_database(postgres_server, url)
 
 

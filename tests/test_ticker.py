@@ -18,15 +18,21 @@ from bus.migrate import migrate
 from contracts import system
 from contracts.schedules import ScheduleSpec
 from devservers import EmbeddedPostgres, EmbeddedRedis
-from tests.support import Proc, start_ticker
+from tests.support import Proc, start_ticker, wait_for
 
 EVERY_SECOND = "* * * * * *"
+#: seconds of slots the two tickers share before one is killed, and the survivor runs alone after
+BOTH_S = 8
+SURVIVOR_S = 5
+#: seconds without any ticker, well within the misfire grace
+OUTAGE_S = 4
 
 
 @pytest.fixture()
-def isolated(tmp_path: Path, base_env: dict[str, str]) -> Iterator[dict[str, str]]:
+def isolated(server_tmp_path: Path, base_env: dict[str, str]) -> Iterator[dict[str, str]]:
     """Postgres and Valkey of this test's own: no other ticker or worker touches them."""
-    pg, rd = EmbeddedPostgres(tmp_path / "pg"), EmbeddedRedis(tmp_path / "redis", persist=False)
+    pg = EmbeddedPostgres(server_tmp_path / "pg")
+    rd = EmbeddedRedis(server_tmp_path / "redis", persist=False)
     env = {**base_env, "DATABASE_URL": pg.start(), "REDIS_URL": rd.start(), "BROKER_NAMESPACE": "ticks"}
     migrate(env["DATABASE_URL"])
     yield env
@@ -76,16 +82,26 @@ def assert_exactly_once_without_gaps(env: dict[str, str], names: list[str], sinc
     return total
 
 
+def slots_through(env: dict[str, str], names: list[str], at: dt.datetime) -> bool:
+    """Every schedule in ``names`` has been emitted for a slot at or after ``at``."""
+    slots = emitted(env)
+    return all(slots.get(name) and slots[name][-1] >= at for name in names)
+
+
 def test_two_tickers_one_killed_midway_emit_each_slot_exactly_once(isolated: dict[str, str]) -> None:
     names = [f"every-second-{i}" for i in range(5)]
     add_schedules(isolated, names)
     start = dt.datetime.now(dt.UTC)
     tickers: list[Proc] = [start_ticker(isolated, name=f"ticker-pair-{i}") for i in range(2)]
     try:
-        time.sleep(15)
+        wait_for(lambda: all("ticker started" in t.output() for t in tickers), 60, 0.1, "both tickers")
+        # both tickers contend for every slot of the next eight seconds
+        both = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=BOTH_S)
+        wait_for(lambda: slots_through(isolated, names, both), BOTH_S + 30, 0.2, "the pair's slots")
         tickers[0].kill()  # SIGKILL mid-run: the other one carries on
         killed_at = dt.datetime.now(dt.UTC)
-        time.sleep(15)
+        after = killed_at + dt.timedelta(seconds=SURVIVOR_S)
+        wait_for(lambda: slots_through(isolated, names, after), SURVIVOR_S + 30, 0.2, "the survivor's slots")
     finally:
         for t in tickers:
             t.stop()
@@ -103,13 +119,17 @@ def test_a_ticker_restarted_within_the_grace_period_loses_no_slot(isolated: dict
     names = ["restart"]
     add_schedules(isolated, names)
     ticker = start_ticker(isolated, name="ticker-restart-a")
-    time.sleep(4)
-    ticker.kill()
-    down_at = dt.datetime.now(dt.UTC)
-    time.sleep(4)  # slots pass while no ticker runs
-    ticker = start_ticker(isolated, name="ticker-restart-b")
-    time.sleep(4)
-    ticker.stop()
+    try:
+        first = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=1)
+        wait_for(lambda: slots_through(isolated, names, first), 60, 0.1, "the first ticker's slots")
+        ticker.kill()
+        down_at = dt.datetime.now(dt.UTC)
+        time.sleep(OUTAGE_S)  # the outage itself: slots pass while no ticker runs
+        ticker = start_ticker(isolated, name="ticker-restart-b")
+        back = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=1)
+        wait_for(lambda: slots_through(isolated, names, back), 60, 0.1, "the restarted ticker's slots")
+    finally:
+        ticker.stop()
     slots = emitted(isolated)["restart"]
     assert any(down_at < s < down_at + dt.timedelta(seconds=3) for s in slots), "the outage's slots were not emitted"
     assert_exactly_once_without_gaps(isolated, names, slots[0])

@@ -28,6 +28,7 @@ from tests.support import (
     start_ticker,
     start_web,
     start_worker,
+    stop_all,
     wait_for,
 )
 
@@ -56,8 +57,7 @@ def stack(postgres_server: str, base_env: dict[str, str], mail: MailServer) -> I
     procs: list[Proc] = [web, start_ticker(env, name="ticker-worked"), start_rules(env, name="rules-worked")]
     procs += [start_worker(env, pool, name=f"worker-{pool}-worked") for pool in ("system", "pipelines", "forecast")]
     yield {**env, "url": web_url}
-    for proc in procs:
-        proc.stop()
+    stop_all(procs)
     drop_database(postgres_server, url)
 
 
