@@ -31,3 +31,8 @@ Name = Annotated[str, msgspec.Meta(min_length=1, max_length=255)]
 SqlName = Annotated[str, msgspec.Meta(min_length=1, max_length=63, pattern=r"^[a-z_][a-z0-9_]*$")]
 #: ``schema.table`` as written in a catalog.
 QualifiedTable = Annotated[str, msgspec.Meta(max_length=127, pattern=r"^[a-z_][a-z0-9_]*\.[a-z_][a-z0-9_]*$")]
+#: no space and no control character: spelled out, as Python's ``\s`` and JSON Schema's (ECMA's) differ on
+#: \x1c-\x1f, \x85 and \ufeff, and /openapi.json must refuse what the contract refuses
+INVISIBLE = r"\s\x00-\x1f\x7f-\x9f\ufeff"
+#: where a notification is posted (a schedule's alert, a rule's Slack message)
+WebhookUrl = Annotated[str, msgspec.Meta(max_length=2048, pattern=rf"^https?://[^{INVISIBLE}]+$")]

@@ -12,16 +12,12 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
-from contracts.base import CommandBase, Identifier, Model
+from contracts.base import INVISIBLE, CommandBase, Identifier, Model, WebhookUrl
 
 #: a command type (``pipelines.run``), a prefix (``pipelines.*``) or every type (``*``)
 TypePattern = Annotated[str, msgspec.Meta(min_length=1, max_length=255, pattern=r"^(\*|[a-z][a-z0-9_.]*(\.\*)?)$")]
 EventStatus = Literal["succeeded", "failed", "dead", "cancelled"]
-#: no space and no control character: spelled out, as Python's ``\s`` and JSON Schema's (ECMA's) differ on
-#: \x1c-\x1f, \x85 and \ufeff, and /openapi.json must refuse what the contract refuses
-_INVISIBLE = r"\s\x00-\x1f\x7f-\x9f\ufeff"
-WebhookUrl = Annotated[str, msgspec.Meta(max_length=2048, pattern=rf"^https?://[^{_INVISIBLE}]+$")]
-_PART = rf"[^@{_INVISIBLE}<>,;\"]+"
+_PART = rf"[^@{INVISIBLE}<>,;\"]+"
 EmailAddress = Annotated[str, msgspec.Meta(max_length=254, pattern=rf"^{_PART}@{_PART}\.{_PART}$")]
 #: the key of a value that a follow-up command takes from the triggering job
 FROM = "$from"

@@ -7,7 +7,7 @@ from typing import Annotated, Literal, Union
 import msgspec
 
 from contracts import cron, forecast, gooddata, metrics, pipelines, system
-from contracts.base import CommandBase, Identifier, Model
+from contracts.base import CommandBase, Identifier, Model, WebhookUrl
 
 #: every command a schedule may emit (a schedule never emits schedule commands)
 SchedulableCommand = Union[  # noqa: UP007 - built from tuples, not written out
@@ -16,7 +16,6 @@ SchedulableCommand = Union[  # noqa: UP007 - built from tuples, not written out
 
 Cron = Annotated[str, msgspec.Meta(max_length=255)]
 TimeZone = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
-WebhookUrl = Annotated[str, msgspec.Meta(max_length=2048, pattern=r"^https?://[^\s]+$")]
 
 
 class Misfire(Model):
