@@ -50,10 +50,8 @@ def command_hash(command: dict[str, Any]) -> str:
     return hashlib.sha256(msgspec.json.encode(command, order="sorted")).hexdigest()
 
 
-def row_params(
-    *, job_id: str, type: str, queue: str, command: Any, options: dict[str, Any], hashed: bool = True
-) -> dict[str, Any]:
-    """Bound parameters of a new job row (the ``insert`` query; batched by the group commit and the ingress)."""
+def row_params(*, job_id: str, type: str, queue: str, command: Any, options: dict[str, Any]) -> dict[str, Any]:
+    """Bound parameters of a new job row (the ``insert`` query; batched by the ingress)."""
     return {
         "id": job_id,
         "type": type,
@@ -62,7 +60,7 @@ def row_params(
         "options": Jsonb(options),
         "idempotency_key": options.get("idempotency_key"),
         # the hash detects a reused idempotency key: only an accepted command needs it
-        "command_hash": command_hash(command) if hashed and isinstance(command, dict) else None,
+        "command_hash": command_hash(command) if isinstance(command, dict) else None,
     }
 
 
@@ -199,25 +197,24 @@ class JobStore:
         """Record a delivery as running, with a fresh lease: the attempt it runs, or None and the
         status that keeps it from running. ``continues``: the attempt a continuation's message
         continues (only that attempt's running job can be taken over)."""
-        params = row_params(job_id=job_id, type=type, queue=queue, command=command, options=options, hashed=False)
-        params["continues"] = continues
-        return self.group.start(params)
+        return self.group.start(
+            {
+                "id": job_id,
+                "type": type,
+                "queue": queue,
+                "command": command,
+                "options": options,
+                "idempotency_key": options.get("idempotency_key"),
+                "continues": continues,
+            }
+        )
 
     def finish(
         self, job_id: str, status: JobStatus, *, attempt: int, result: Any = None, error: JobError | None = None
     ) -> Job | None:
         """End ``attempt`` of a running job; None when that attempt no longer runs (it ended
         already, or was superseded). Durable (fsync'd) before it returns."""
-        job = self.group.finish(
-            {
-                "id": job_id,
-                "attempt": attempt,
-                "status": str(status),
-                "result": None if result is None else Jsonb(result),
-                "error": None if error is None else Jsonb(error),
-            }
-        )
-        return job
+        return self.group.finish({"id": job_id, "attempt": attempt, "status": status, "result": result, "error": error})
 
     def mirror_finished(self, rows: list[dict[str, Any]]) -> dict[str, Job]:
         """Jobs that ended outside a worker's finish (the reconciler's): mirrored and counted the same way."""
