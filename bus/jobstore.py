@@ -12,6 +12,7 @@ import base64
 import datetime as dt
 import hashlib
 import logging
+from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -40,6 +41,9 @@ FINAL = frozenset({JobStatus.SUCCEEDED, JobStatus.CANCELLED})
 #: the statuses of jobs that still need a worker or an operator, as the `count_open` query counts them
 #: (finished ones are counted as they end, in Redis: bus/throughput.py)
 OPEN = ("queued", "running", "failed", "dead")
+
+#: mirrors and counts a finished batch (its arguments: ``JobStore._finished``)
+FINISHED_LUA = (Path(__file__).with_name("lua") / "finished.lua").read_bytes()
 
 _encoder = msgspec.json.Encoder()
 set_json_dumps(_encoder.encode)
@@ -177,6 +181,7 @@ class JobStore:
         self.lease_s = settings.get().lease_s
         self.namespace = settings.get().broker_namespace
         self.group = GroupCommit(on_finished=self._finished)
+        self._record_finished = self.redis.register_script(FINISHED_LUA)
 
     def _one(self, name: str, params: dict[str, Any], *, durable: bool = True) -> dict[str, Any] | None:
         # not durable: losing this write in a Postgres crash only leaves the previous
@@ -221,17 +226,20 @@ class JobStore:
         return self._finished(rows)
 
     def _finished(self, rows: list[dict[str, Any]]) -> dict[str, Job]:
-        """The finished batch as jobs, mirrored in one Redis round trip (best effort: Postgres
-        holds the truth and the API falls back to it)."""
+        """The finished batch as jobs, mirrored in one Redis command, the dashboard's per-minute
+        counts included (best effort: Postgres holds the truth and the API falls back to it)."""
         jobs = {row["id"]: to_job(row) for row in rows}
+        mirrored = [job for job in jobs.values() if job.status in MIRRORED]
+        keys = [mirror_key(job.id) for job in mirrored]
+        args: list[Any] = [len(mirrored), self.ttl, *(encode(job) for job in mirrored)]
+        for counted in throughput.increments(self.namespace, jobs.values()):
+            keys.append(counted.key)
+            args.append(len(counted.fields))
+            for field, n in counted.fields:
+                args += (field, n)
+            args.append(counted.expire_s)
         try:
-            with self.redis.pipeline(transaction=False) as pipe:
-                for job in jobs.values():
-                    if job.status in MIRRORED:
-                        pipe.set(mirror_key(job.id), encode(job), ex=self.ttl)
-                # the dashboard's per-minute counts ride along: no round trip of their own
-                throughput.count(pipe, self.namespace, jobs.values())
-                pipe.execute()
+            self._record_finished(keys=keys, args=args)
         except redis.RedisError as err:
             log.warning("status mirror unavailable for %d jobs: %s", len(rows), err.__class__.__name__)
         return jobs
