@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import cProfile
 import functools
+import json
 import os
 import pstats
 import shutil
@@ -35,6 +36,8 @@ import dramatiq
 
 #: the worker writes its merged statistics there when it shuts down (set by the driver)
 OUT_VAR = "PROFILE_WORKER_OUT"
+#: the worker writes the CPU seconds of its kinds of threads there when it shuts down
+CLOCKS_VAR = "PROFILE_WORKER_CLOCKS"
 
 
 class _ThreadProfiles(dramatiq.Middleware):
@@ -69,12 +72,42 @@ class _ThreadProfiles(dramatiq.Middleware):
             stats.dump_stats(str(self.out))
 
 
+class _ThreadClocks(dramatiq.Middleware):
+    """The CPU seconds of each kind of thread (Dramatiq's worker and consumer threads, the group
+    commit's writer, ...), written as JSON at shutdown: where the time goes, without a profiler."""
+
+    def __init__(self, out: Path) -> None:
+        self.out = out
+        self.used: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def _add(self, thread: threading.Thread, seconds: float) -> None:
+        kind = type(thread).__name__ if type(thread) is not threading.Thread else thread.name.rstrip("0123456789-")
+        with self._lock:
+            self.used[kind] = self.used.get(kind, 0.0) + seconds
+
+    def before_worker_thread_shutdown(self, broker: dramatiq.Broker, thread: threading.Thread) -> None:
+        self._add(thread, time.thread_time())
+
+    def before_consumer_thread_shutdown(self, broker: dramatiq.Broker, thread: threading.Thread) -> None:
+        self._add(thread, time.thread_time())
+
+    def after_worker_shutdown(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
+        for thread in threading.enumerate():
+            if thread.daemon and thread.ident is not None:
+                self._add(thread, time.clock_gettime(time.pthread_getcpuclockid(thread.ident)))
+        self.out.write_text(json.dumps(self.used))
+
+
 def _worker_side() -> None:
     from workers.pools import system  # noqa: F401 - builds the broker and declares the pool's actors
 
     out = os.environ.get(OUT_VAR)
     if out:
         dramatiq.get_broker().add_middleware(_ThreadProfiles(Path(out)))
+    clocks = os.environ.get(CLOCKS_VAR)
+    if clocks:
+        dramatiq.get_broker().add_middleware(_ThreadClocks(Path(clocks)))
 
 
 def _print_top(path: Path, jobs: int, top: int) -> None:
@@ -116,6 +149,8 @@ def main(argv: list[str] | None = None) -> int:
             for _ in range(args.messages):
                 publish(system.Noop())
             env = services.env()
+            clocks_path = root / "threads.json"
+            env[CLOCKS_VAR] = str(clocks_path)
             if args.profile:
                 env[OUT_VAR] = str(stats_path)
             shape = ("--processes", str(args.processes), "--threads", str(args.threads))
@@ -135,6 +170,10 @@ def main(argv: list[str] | None = None) -> int:
             say(f"{drained} jobs drained in {meter.seconds:.2f} s")
             for name in ("workers", "postgres", "valkey", "other processes"):
                 print(f"{name:>16}: {used[name]:6.2f} CPU-s = {1000 * used[name] / drained:.3f} ms/job")
+            wait_for(clocks_path.exists, 30, "the worker's thread clocks")
+            threads = json.loads(clocks_path.read_text())
+            for kind, seconds in sorted(threads.items(), key=lambda kv: -kv[1]):
+                print(f"  thread {kind:>24}: {seconds:6.2f} CPU-s = {1000 * seconds / drained:.3f} ms/job")
             if args.profile:
                 wait_for(stats_path.exists, 30, "the worker's profile")
                 _print_top(stats_path, drained, args.top)
