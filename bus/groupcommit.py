@@ -10,7 +10,9 @@ waiter returns; a failed batch fails each of its waiters, as if it had written a
 What a batch costs the worker is mostly per statement, not per job (a round trip, the driver's
 work around it), so the batch goes to Postgres as one JSON parameter (``start_many``,
 ``finish_many``), and while batches keep coming the writer keeps its two connections (durable
-and fast) instead of taking them from the pool for each statement.
+and fast) instead of taking them from the pool for each statement. For the same reason, under
+load the writer gives a batch a moment (LINGER_S) to take in the transitions the other threads
+are about to hand over: a millisecond more per transition, and several times fewer statements.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -31,6 +34,8 @@ log = logging.getLogger(__name__)
 SQL = load("jobs")
 #: the most transitions of one kind in one statement
 MAX_BATCH = 256
+#: under load, how long the writer lets a batch gather before it writes it
+LINGER_S = 0.001
 #: the writer hands its connections back to the pool after this long without a transition
 IDLE_S = 1.0
 
@@ -79,6 +84,8 @@ class GroupCommit:
         self._lock = threading.Lock()
         #: the writer's connections while it is busy, by durability (only the writer thread uses them)
         self._held: dict[bool, Connection[Any]] = {}
+        #: whether the last batch had company: the writer is under load
+        self._busy = False
 
     def _submit(self, kind: str, params: dict[str, Any]) -> Any:
         if self._thread is None:
@@ -108,19 +115,29 @@ class GroupCommit:
                 self._release()
                 continue
             batch = [first]
-            # whatever else has arrived meanwhile joins this batch: no waiting on purpose,
-            # the batch grows by itself while the previous one is being written
-            while len(batch) < 2 * MAX_BATCH:
-                try:
-                    batch.append(self._queue.get_nowait())
-                except queue.Empty:
-                    break
+            # whatever else has arrived meanwhile joins this batch: it grows by itself while the
+            # previous one is being written
+            self._drain(batch)
+            if self._busy and len(batch) < 2 * MAX_BATCH:
+                # under load the transitions of the other threads are a moment away, and a batch
+                # costs the worker mostly per statement: given LINGER_S, it takes them too. A lone
+                # transition at rest waits for nothing
+                time.sleep(LINGER_S)
+                self._drain(batch)
+            self._busy = len(batch) > 1
             for kind in ("start", "finish"):
                 items = [i for i in batch if i.kind == kind]
                 while items:
                     chunk, items = _distinct(items[:MAX_BATCH]), items[MAX_BATCH:]
                     items = chunk[1] + items
                     self._write(kind, chunk[0])
+
+    def _drain(self, batch: list[_Item]) -> None:
+        while len(batch) < 2 * MAX_BATCH:
+            try:
+                batch.append(self._queue.get_nowait())
+            except queue.Empty:
+                return
 
     def _connection(self, durable: bool) -> Connection[Any]:
         conn = self._held.get(durable)
