@@ -238,6 +238,8 @@ class JobStore:
             for field, n in counted.fields:
                 args += (field, n)
             args.append(counted.expire_s)
+        if not keys:
+            return jobs  # none of these attempts still ran: nothing ended, nothing to mirror or count
         try:
             self._record_finished(keys=keys, args=args)
         except redis.RedisError as err:
