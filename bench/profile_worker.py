@@ -4,15 +4,18 @@ Like scenario (b) (bench/bus.py): ``--messages`` ``system.noop`` commands are pu
 fresh embedded Valkey and PostgreSQL first, then one ``system`` pool worker drains them
 (``--processes 1 --threads 8`` by default). It prints the CPU seconds per job of the worker,
 PostgreSQL and Valkey over the drain (from the first acknowledged message until every job has
-succeeded), read from /proc as the bench does.
+succeeded), read from /proc as the bench does, and how the worker's CPU divides between its
+kinds of threads (Dramatiq's worker and consumer threads, the group commit's writer, ...; their
+whole life, start-up and shutdown included), read from each thread's CPU clock.
 
 With ``--profile`` every thread of the worker process runs under cProfile timed by its own CPU
-clock (a thread waiting on a lock or a socket costs nothing), and the
-functions costing the most CPU per job are listed, own time and cumulative. The profiler slows
-the worker several times over: compare the shares, not the absolute figures.
+clock (a thread waiting on a lock or a socket costs nothing), and the functions costing the most
+CPU per job are listed, own time and cumulative. The profiler slows the worker several times
+over: compare the shares, not the absolute figures.
 
-The worker side: ``python -m dramatiq bench.profile_worker`` loads the ``system`` pool, plus the
-profiler when the environment names a file to write its statistics to (``PROFILE_WORKER_OUT``).
+The worker side: ``python -m dramatiq bench.profile_worker`` loads the ``system`` pool, plus what
+the environment asks for: the thread clocks (``PROFILE_WORKER_CLOCKS``) and the profiler
+(``PROFILE_WORKER_OUT``), each written to the file it names when the worker shuts down.
 """
 
 from __future__ import annotations
