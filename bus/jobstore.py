@@ -12,6 +12,7 @@ import base64
 import datetime as dt
 import hashlib
 import logging
+from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -41,6 +42,9 @@ FINAL = frozenset({JobStatus.SUCCEEDED, JobStatus.CANCELLED})
 #: (finished ones are counted as they end, in Redis: bus/throughput.py)
 OPEN = ("queued", "running", "failed", "dead")
 
+#: mirrors and counts a finished batch (its arguments: ``JobStore._finished``)
+FINISHED_LUA = (Path(__file__).with_name("lua") / "finished.lua").read_bytes()
+
 _encoder = msgspec.json.Encoder()
 set_json_dumps(_encoder.encode)
 set_json_loads(msgspec.json.decode)
@@ -50,10 +54,8 @@ def command_hash(command: dict[str, Any]) -> str:
     return hashlib.sha256(msgspec.json.encode(command, order="sorted")).hexdigest()
 
 
-def row_params(
-    *, job_id: str, type: str, queue: str, command: Any, options: dict[str, Any], hashed: bool = True
-) -> dict[str, Any]:
-    """Bound parameters of a new job row (the ``insert`` query; batched by the group commit and the ingress)."""
+def row_params(*, job_id: str, type: str, queue: str, command: Any, options: dict[str, Any]) -> dict[str, Any]:
+    """Bound parameters of a new job row (the ``insert`` query; batched by the ingress)."""
     return {
         "id": job_id,
         "type": type,
@@ -62,7 +64,7 @@ def row_params(
         "options": Jsonb(options),
         "idempotency_key": options.get("idempotency_key"),
         # the hash detects a reused idempotency key: only an accepted command needs it
-        "command_hash": command_hash(command) if hashed and isinstance(command, dict) else None,
+        "command_hash": command_hash(command) if isinstance(command, dict) else None,
     }
 
 
@@ -179,6 +181,7 @@ class JobStore:
         self.lease_s = settings.get().lease_s
         self.namespace = settings.get().broker_namespace
         self.group = GroupCommit(on_finished=self._finished)
+        self._record_finished = self.redis.register_script(FINISHED_LUA)
 
     def _one(self, name: str, params: dict[str, Any], *, durable: bool = True) -> dict[str, Any] | None:
         # not durable: losing this write in a Postgres crash only leaves the previous
@@ -199,42 +202,46 @@ class JobStore:
         """Record a delivery as running, with a fresh lease: the attempt it runs, or None and the
         status that keeps it from running. ``continues``: the attempt a continuation's message
         continues (only that attempt's running job can be taken over)."""
-        params = row_params(job_id=job_id, type=type, queue=queue, command=command, options=options, hashed=False)
-        params["continues"] = continues
-        return self.group.start(params)
+        return self.group.start(
+            {
+                "id": job_id,
+                "type": type,
+                "queue": queue,
+                "command": command,
+                "options": options,
+                "idempotency_key": options.get("idempotency_key"),
+                "continues": continues,
+            }
+        )
 
     def finish(
         self, job_id: str, status: JobStatus, *, attempt: int, result: Any = None, error: JobError | None = None
     ) -> Job | None:
         """End ``attempt`` of a running job; None when that attempt no longer runs (it ended
         already, or was superseded). Durable (fsync'd) before it returns."""
-        job = self.group.finish(
-            {
-                "id": job_id,
-                "attempt": attempt,
-                "status": str(status),
-                "result": None if result is None else Jsonb(result),
-                "error": None if error is None else Jsonb(error),
-            }
-        )
-        return job
+        return self.group.finish({"id": job_id, "attempt": attempt, "status": status, "result": result, "error": error})
 
     def mirror_finished(self, rows: list[dict[str, Any]]) -> dict[str, Job]:
         """Jobs that ended outside a worker's finish (the reconciler's): mirrored and counted the same way."""
         return self._finished(rows)
 
     def _finished(self, rows: list[dict[str, Any]]) -> dict[str, Job]:
-        """The finished batch as jobs, mirrored in one Redis round trip (best effort: Postgres
-        holds the truth and the API falls back to it)."""
+        """The finished batch as jobs, mirrored in one Redis command, the dashboard's per-minute
+        counts included (best effort: Postgres holds the truth and the API falls back to it)."""
         jobs = {row["id"]: to_job(row) for row in rows}
+        mirrored = [job for job in jobs.values() if job.status in MIRRORED]
+        keys = [mirror_key(job.id) for job in mirrored]
+        args: list[Any] = [len(mirrored), self.ttl, *(encode(job) for job in mirrored)]
+        for counted in throughput.increments(self.namespace, jobs.values()):
+            keys.append(counted.key)
+            args.append(len(counted.fields))
+            for field, n in counted.fields:
+                args += (field, n)
+            args.append(counted.expire_s)
+        if not keys:
+            return jobs  # none of these attempts still ran: nothing ended, nothing to mirror or count
         try:
-            with self.redis.pipeline(transaction=False) as pipe:
-                for job in jobs.values():
-                    if job.status in MIRRORED:
-                        pipe.set(mirror_key(job.id), encode(job), ex=self.ttl)
-                # the dashboard's per-minute counts ride along: no round trip of their own
-                throughput.count(pipe, self.namespace, jobs.values())
-                pipe.execute()
+            self._record_finished(keys=keys, args=args)
         except redis.RedisError as err:
             log.warning("status mirror unavailable for %d jobs: %s", len(rows), err.__class__.__name__)
         return jobs

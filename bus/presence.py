@@ -143,8 +143,9 @@ class Beacon:
     def begin(self, job_id: str, type: str) -> None:
         with self._lock:
             self._deliveries[job_id] = self._deliveries.get(job_id, 0) + 1
-            self._running.setdefault(job_id, Running(job_id, type, time.time()))
-        self._changed.set()
+            if job_id not in self._running:
+                self._running[job_id] = Running(job_id, type, time.time())
+        self._changed_now()
 
     def end(self, job_id: str) -> None:
         with self._lock:
@@ -154,6 +155,12 @@ class Beacon:
                 return
             gone = self._running.pop(job_id, None)
         if gone is not None:
+            self._changed_now()
+
+    def _changed_now(self) -> None:
+        # under load the flag is nearly always set already (the beacon writes at most every
+        # MIN_GAP_S): setting it again would take its condition's lock for each job for nothing
+        if not self._changed.is_set():
             self._changed.set()
 
     def draining(self) -> None:

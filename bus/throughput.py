@@ -23,7 +23,7 @@ import datetime as dt
 import time
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import msgspec
 
@@ -66,10 +66,18 @@ def _run_field(seconds: float) -> str | None:
     return next((f"run_le_{bound:g}" for bound in RUN_BUCKETS if seconds <= bound), None)
 
 
-def count(pipe: Any, namespace: str, jobs: Iterable[Ended], at: float | None = None) -> None:
-    """Queue the increments for these jobs' endings on a Redis pipeline (sync or asyncio); the
-    caller executes it. Summed per queue first: one HINCRBY per queue and field, one EXPIRE per
-    touched minute."""
+class Increments(NamedTuple):
+    """What the endings of a batch add to one hash: HINCRBY each field, then EXPIRE (when ``expire_s``)."""
+
+    key: str
+    fields: list[tuple[str, int]]
+    #: 0: the hash keeps its expiry (the totals have none)
+    expire_s: int
+
+
+def increments(namespace: str, jobs: Iterable[Ended], at: float | None = None) -> list[Increments]:
+    """The increments for these jobs' endings, summed per queue first: one HINCRBY per queue and
+    field, one EXPIRE per touched minute."""
     minute = minute_of(time.time() if at is None else at)
     tally: Counter[tuple[str, str]] = Counter()
     for job in jobs:
@@ -83,12 +91,22 @@ def count(pipe: Any, namespace: str, jobs: Iterable[Ended], at: float | None = N
             tally[(job.queue, "run_ms")] += round(seconds * 1000)
             if (field := _run_field(seconds)) is not None:
                 tally[(job.queue, field)] += 1
-    for (queue, field), n in sorted(tally.items()):
-        if field in _COUNTED:
-            pipe.hincrby(key(namespace, queue, minute), field, n)
-        pipe.hincrby(totals_key(namespace, queue), field, n)
-    for queue in sorted({queue for queue, field in tally if field in _COUNTED}):
-        pipe.expire(key(namespace, queue, minute), TTL_S)
+    found: list[Increments] = []
+    for queue in sorted({queue for queue, _ in tally}):
+        fields = sorted((field, n) for (q, field), n in tally.items() if q == queue)
+        found.append(Increments(key(namespace, queue, minute), [f for f in fields if f[0] in _COUNTED], TTL_S))
+        found.append(Increments(totals_key(namespace, queue), fields, 0))
+    return found
+
+
+def count(pipe: Any, namespace: str, jobs: Iterable[Ended], at: float | None = None) -> None:
+    """Queue the increments for these jobs' endings on a Redis pipeline (sync or asyncio); the
+    caller executes it."""
+    for hash_key, fields, expire_s in increments(namespace, jobs, at):
+        for field, n in fields:
+            pipe.hincrby(hash_key, field, n)
+        if expire_s:
+            pipe.expire(hash_key, expire_s)
 
 
 class Minute(msgspec.Struct, frozen=True):

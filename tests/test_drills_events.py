@@ -56,18 +56,16 @@ def end_jobs(database_url: str, count: int, *, per_statement: int = 256) -> set[
     with psycopg.connect(database_url, autocommit=True) as conn:
         for start in range(0, count, per_statement):
             chunk = ids[start : start + per_statement]
-            n = len(chunk)
-            command = Jsonb({"type": "system.noop"})
-            conn.execute(
-                JOBS["start_many"],
-                {"ids": chunk, "types": ["system.noop"] * n, "queues": ["system"] * n, "commands": [command] * n,
-                 "options": [Jsonb({})] * n, "keys": [None] * n, "continues": [None] * n, "lease_s": 60},
-            )  # fmt: skip
-            conn.execute(
-                JOBS["finish_many"],
-                {"ids": chunk, "attempts": [1] * n, "statuses": ["succeeded"] * n,
-                 "results": [Jsonb({"echo": i}) for i in chunk], "errors": [None] * n},
-            )  # fmt: skip
+            starts = [
+                {"id": i, "type": "system.noop", "queue": "system", "command": {"type": "system.noop"}, "options": {},
+                 "idempotency_key": None, "continues": None}
+                for i in chunk
+            ]  # fmt: skip
+            conn.execute(JOBS["start_many"], {"starts": Jsonb(starts), "lease_s": 60})
+            finishes = [
+                {"id": i, "attempt": 1, "status": "succeeded", "result": {"echo": i}, "error": None} for i in chunk
+            ]
+            conn.execute(JOBS["finish_many"], {"finishes": Jsonb(finishes)})
     return {(i, 1, "succeeded") for i in ids}
 
 

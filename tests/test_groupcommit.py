@@ -63,3 +63,35 @@ def test_only_the_attempt_a_continuation_names_can_take_its_running_job_over(bas
     assert store.finish(job_id, JobStatus.SUCCEEDED, attempt=1) is None  # attempt 1 was superseded
     job = store.finish(job_id, JobStatus.SUCCEEDED, attempt=2, result={"done": True})
     assert job is not None and job.attempts == 2 and job.result == {"done": True}
+
+
+def test_a_value_postgres_refuses_fails_only_its_own_transition_in_the_batch(base_env: dict[str, str]) -> None:
+    store = JobStore()
+    ids = [str(uuid.uuid4()) for _ in range(24)]
+    bad = {ids[5], ids[17]}  # jsonb cannot hold a NUL: Postgres refuses the value, not the statement
+
+    def start(job_id: str) -> Started | Exception:
+        command = {"type": "system.noop", "echo": "nul \u0000" if job_id in bad else "fine"}
+        try:
+            return store.start(job_id=job_id, type="system.noop", queue="system", command=command, options={})
+        except psycopg.DataError as err:
+            return err
+
+    with ThreadPoolExecutor(16) as pool:
+        starts = dict(zip(ids, pool.map(start, ids), strict=True))
+    assert {i for i, s in starts.items() if isinstance(s, psycopg.DataError)} == bad
+    assert all(starts[i] == (1, "running") for i in ids if i not in bad)
+
+    good = [i for i in ids if i not in bad]
+    results = {i: {"echo": "nul \u0000" if i == good[3] else i} for i in good}
+
+    def finish(job_id: str) -> object:
+        try:
+            return store.finish(job_id, JobStatus.SUCCEEDED, attempt=1, result=results[job_id])
+        except psycopg.DataError as err:
+            return err
+
+    with ThreadPoolExecutor(16) as pool:
+        finished = dict(zip(good, pool.map(finish, good), strict=True))
+    assert isinstance(finished.pop(good[3]), psycopg.DataError)
+    assert all(job is not None and job.status == "succeeded" for job in finished.values())

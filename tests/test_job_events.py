@@ -79,19 +79,22 @@ class Jobs:
         self.run("mark_enqueued", ids=[job_id])
 
     def start(self, job_id: str, options: dict[str, Any] | None = None) -> int | None:
-        rows = self.run(
-            "start_many", ids=[job_id], types=["system.noop"], queues=["system"],
-            commands=[Jsonb({"type": "system.noop"})], options=[Jsonb(options or {})], keys=[None],
-            continues=[None], lease_s=15,
-        )  # fmt: skip
+        start = {
+            "id": job_id,
+            "type": "system.noop",
+            "queue": "system",
+            "command": {"type": "system.noop"},
+            "options": options or {},
+            "idempotency_key": None,
+            "continues": None,
+        }
+        rows = self.run("start_many", starts=Jsonb([start]), lease_s=15)
         return rows[0]["attempts"] if rows else None
 
     def finish(self, job_id: str, attempt: int, status: str, result: Any = None) -> int:
-        rows = self.run(
-            "finish_many", ids=[job_id], attempts=[attempt], statuses=[status],
-            results=[None if result is None else Jsonb(result)],
-            errors=[None if status == "succeeded" else Jsonb({"type": "Boom", "message": f"attempt {attempt}"})],
-        )  # fmt: skip
+        error = None if status == "succeeded" else {"type": "Boom", "message": f"attempt {attempt}"}
+        finish = {"id": job_id, "attempt": attempt, "status": status, "result": result, "error": error}
+        rows = self.run("finish_many", finishes=Jsonb([finish]))
         return len(rows)
 
 

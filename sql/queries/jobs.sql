@@ -133,9 +133,11 @@ RETURNING id;
 
 -- name: start_many
 -- A worker received these messages (a batch: one statement, one commit; ids must be distinct).
--- Creates the rows of messages published straight onto the bus. Starts a job that waits
--- (queued, or failed and retried); a job already over (a redelivery, or cancelled) or running
--- (a duplicate message: its attempt still holds it) is not returned and must not run.
+-- The batch is one JSON array of objects (id, type, queue, command, options, idempotency_key,
+-- continues): one parameter to bind, however many jobs it holds. Creates the rows of messages
+-- published straight onto the bus. Starts a job that waits (queued, or failed and retried); a job
+-- already over (a redelivery, or cancelled) or running (a duplicate message: its attempt still
+-- holds it) is not returned and must not run.
 -- The one exception is a continuation (bus.errors.Continue): its message names the attempt it
 -- continues (`continues`) and only that attempt's message can take the running job over. The
 -- proposed row carries that as attempts = continues + 1 (1 for any other message), so the
@@ -144,9 +146,8 @@ INSERT INTO jobs (id, type, queue, status, attempts, command, options, idempoten
                   lease_until)
 SELECT id, type, queue, 'running', coalesce(continues + 1, 1), command, options, idempotency_key, now(), now(),
        now() + make_interval(secs => %(lease_s)s)
-  FROM unnest(%(ids)s::text[], %(types)s::text[], %(queues)s::text[], %(commands)s::jsonb[],
-              %(options)s::jsonb[], %(keys)s::text[], %(continues)s::integer[])
-       AS t(id, type, queue, command, options, idempotency_key, continues)
+  FROM jsonb_to_recordset(%(starts)s)
+       AS t(id text, type text, queue text, command jsonb, options jsonb, idempotency_key text, continues integer)
 ON CONFLICT (id) DO UPDATE
    SET status = 'running', attempts = jobs.attempts + 1, updated_at = now(), lease_until = EXCLUDED.lease_until,
        enqueued_at = coalesce(jobs.enqueued_at, now()), started_at = coalesce(jobs.started_at, now())
@@ -155,7 +156,8 @@ ON CONFLICT (id) DO UPDATE
 RETURNING id, attempts;
 
 -- name: finish_many
--- The only transition out of running, for a batch (one statement, one commit; ids distinct). Keyed
+-- The only transition out of running, for a batch (one statement, one commit; ids distinct), given
+-- as one JSON array of objects (id, attempt, status, result, error; a JSON null is SQL NULL). Keyed
 -- by job and attempt: a late finish of an attempt that was superseded (its lease ran out and the
 -- job ran again) writes nothing, and neither does a second finish of the same attempt: a job
 -- succeeds once.
@@ -163,9 +165,7 @@ UPDATE jobs
    SET status = t.status, result = t.result, error = t.error, updated_at = now(), lease_until = NULL,
        finished_at = CASE WHEN t.status IN ('succeeded', 'dead', 'cancelled') THEN now() END,
        progress = CASE WHEN t.status = 'succeeded' THEN '{"percent": 100.0}'::jsonb ELSE jobs.progress END
-  FROM unnest(%(ids)s::text[], %(attempts)s::integer[], %(statuses)s::text[], %(results)s::jsonb[],
-              %(errors)s::jsonb[])
-       AS t(id, attempt, status, result, error)
+  FROM jsonb_to_recordset(%(finishes)s) AS t(id text, attempt integer, status text, result jsonb, error jsonb)
  WHERE jobs.id = t.id AND jobs.attempts = t.attempt AND jobs.status = 'running'
 RETURNING jobs.*;
 
