@@ -276,3 +276,17 @@ def test_connections_that_never_finish_their_request_head_are_closed(edge: dict[
     finally:
         for sock in slow:
             sock.close()
+
+
+def test_a_request_head_that_grows_past_16_kib_is_refused_and_its_connection_closed(edge: dict[str, str]) -> None:
+    """An endless header would grow the web process's memory: past 16 KiB of head, 431 and closed."""
+    port = int(edge["url_a"].rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port)) as sock:
+        # one write, so the server has read all of it when it closes (no reset loses its answer)
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Endless: " + b"a" * 17 * 1024)
+        answer = _read_all(sock, 10)
+    assert answer.startswith(b"HTTP/1.1 431 "), answer
+    assert b"connection: close" in answer.lower()
+    # a large head that fits is served
+    padded = httpx.get(edge["url_a"] + "/healthz", headers={"X-Padding": "p" * 12_000}, timeout=10)
+    assert padded.status_code == 200
