@@ -8,8 +8,8 @@ the connection, and a task, for ever (uvicorn's keep-alive timer is cancelled by
 received), and one that sends an endless header grows the process's memory. Here each request's
 head must be complete within ``--timeout-keep-alive`` seconds (5 by default) of the connection
 opening, or of the previous response on a kept-alive connection, or the connection is closed; and
-a head still incomplete after ``MAX_HEAD_BYTES`` (h11's bound, counted the same way) is answered
-431 and the connection closed. A body that stalls is cut by ingress/read_timeout.py.
+a head still incomplete after ``MAX_HEAD_BYTES`` (h11's bound) is answered 431 and the connection
+closed. A body that stalls is cut by ingress/read_timeout.py.
 """
 
 from __future__ import annotations
@@ -34,24 +34,33 @@ _TOO_LARGE_RESPONSE = b"".join(
 
 class HttpToolsWithHeadLimits(HttpToolsProtocol):
     _head_timer: asyncio.TimerHandle | None = None
-    #: bytes received of the head under way; None while a request runs (its head is complete)
-    _head_bytes: int | None = 0
+    #: bytes received of the request head under way; None when no head is (a request runs)
+    _head_bytes: int | None = None
+    #: request heads begun on this connection
+    _heads_begun = 0
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         self._arm()
 
     def data_received(self, data: bytes) -> None:
+        began, in_head = self._heads_begun, self._head_bytes is not None
         super().data_received(data)
-        # counted after the parser has seen the bytes: a head that completed in them is not
-        # counted (with its body) against the cap
-        if self._head_bytes is not None:
+        # only data that is all head counts: it arrived inside a head that is still incomplete. Data in
+        # which a head began may hold the end of the previous request too, so it is not counted: the
+        # bound is overshot by one read at most, and never reached by a request that fits
+        if in_head and began == self._heads_begun and self._head_bytes is not None:
             self._head_bytes += len(data)
             if self._head_bytes > MAX_HEAD_BYTES and not self.transport.is_closing():
                 self.transport.write(_TOO_LARGE_RESPONSE)
                 self.transport.close()
         if self._head_timer is not None and self._waiting_for_a_response():
             self._disarm()  # the head is in: the request runs (its body has a timeout of its own)
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._heads_begun += 1
+        self._head_bytes = 0
 
     def on_headers_complete(self) -> None:
         self._head_bytes = None
@@ -60,7 +69,6 @@ class HttpToolsWithHeadLimits(HttpToolsProtocol):
     def on_response_complete(self) -> None:
         super().on_response_complete()  # starts the next pipelined request, if one is in whole
         if not self._waiting_for_a_response() and not self.transport.is_closing():
-            self._head_bytes = 0
             self._arm()  # the next request's head on this kept-alive connection
 
     def connection_lost(self, exc: Exception | None) -> None:
