@@ -38,4 +38,4 @@ USER app
 EXPOSE 8000
 
 # The Procfile's web command; `exec` makes uvicorn PID 1 so it gets SIGTERM.
-CMD ["sh", "-c", "exec uvicorn ingress.app:create_app --factory --host ${WEB_HOST:-127.0.0.1} --port ${WEB_PORT:-8000} --no-access-log --http ingress.http_protocol:H11WithHeadTimeout --forwarded-allow-ips \"${FORWARDED_ALLOW_IPS:-}\""]
+CMD ["sh", "-c", "exec uvicorn ingress.app:create_app --factory --host ${WEB_HOST:-127.0.0.1} --port ${WEB_PORT:-8000} --no-access-log --loop uvloop --http ingress.http_protocol:HttpToolsWithHeadLimits --forwarded-allow-ips \"${FORWARDED_ALLOW_IPS:-}\""]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import re
+import shlex
 import shutil
 import subprocess
 import time
@@ -22,7 +23,7 @@ from pathlib import Path
 
 from bench.bus import WORKER_SHAPE, job_counts, msgs_key, succeeded
 from bench.procinfo import CpuMeter
-from bench.procs import LOGS, BenchError, Proc, python, running, say, wait_for
+from bench.procs import LOGS, ROOT, BenchError, Proc, python, running, say, wait_for
 from bench.services import API_KEY, Services, base_env, fresh
 from devservers import free_port
 
@@ -106,9 +107,25 @@ def wrk(url: str, script: Path, seconds: int, label: str, log_name: str) -> Load
     )
 
 
+#: the flags that choose uvicorn's event loop and HTTP protocol
+_STACK = ("--loop", "--http")
+
+
+def procfile_stack() -> list[str]:
+    """The Procfile web command's ``--loop`` and ``--http`` flags: both apps run on the same event
+    loop and HTTP parser, so the ratio compares the apps alone."""
+    for line in (ROOT / "Procfile").read_text().splitlines():
+        name, _, command = line.partition(":")
+        if name.strip() == "web":
+            words = shlex.split(command)
+            return [w for i, w in enumerate(words) if w in _STACK or (i > 0 and words[i - 1] in _STACK)]
+    raise BenchError("the Procfile has no web process")
+
+
 def uvicorn(app: str, port: int, *, factory: bool = False) -> list[str]:
     """The Procfile's web command line."""
     args = python("-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port), "--no-access-log")
+    args += procfile_stack()
     return [*args, "--factory"] if factory else args
 
 

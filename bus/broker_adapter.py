@@ -184,8 +184,7 @@ def enqueue_many(broker: dramatiq.Broker, messages: list[dramatiq.Message], chun
     namespace = broker.namespace  # type: ignore[attr-defined]
     for start in range(0, len(messages), chunk):
         with broker.client.pipeline(transaction=False) as pipe:  # type: ignore[attr-defined]
-            for message in messages[start : start + chunk]:
-                add_to_redis_queue(pipe, namespace, message)
+            add_to_redis_queues(pipe, namespace, messages[start : start + chunk])
             pipe.execute()
 
 
@@ -197,18 +196,28 @@ async def enqueue_many_async(client: Any, broker: dramatiq.Broker, messages: lis
     """On the Redis broker, from an event loop: all ``messages`` in one MULTI/EXEC on ``client``
     (a redis.asyncio client of the broker's Redis)."""
     async with client.pipeline(transaction=True) as pipe:
-        for message in messages:
-            add_to_redis_queue(pipe, broker.namespace, message)  # type: ignore[attr-defined]
+        add_to_redis_queues(pipe, broker.namespace, messages)  # type: ignore[attr-defined]
         await pipe.execute()
 
 
 def add_to_redis_queue(pipe: Any, namespace: str, message: dramatiq.Message) -> None:
     """Queue ``message`` in a redis-py pipeline (sync or asyncio) the way Dramatiq's Redis
     broker does: the body in ``<ns>:<queue>.msgs`` under a fresh id, the id pushed on ``<ns>:<queue>``."""
-    redis_id = str(uuid.uuid4())
-    body = message.copy(options={"redis_message_id": redis_id}).encode()
-    pipe.hset(f"{namespace}:{message.queue_name}.msgs", redis_id, body)
-    pipe.rpush(f"{namespace}:{message.queue_name}", redis_id)
+    add_to_redis_queues(pipe, namespace, [message])
+
+
+def add_to_redis_queues(pipe: Any, namespace: str, messages: list[dramatiq.Message]) -> None:
+    """``add_to_redis_queue`` for many messages: one HSET and one RPUSH per queue, whatever the
+    number of messages (each command costs the client more than its arguments do); each queue
+    gets its messages in the order given."""
+    by_queue: dict[str, dict[str, bytes]] = {}
+    for message in messages:
+        redis_id = str(uuid.uuid4())
+        body = message.copy(options={"redis_message_id": redis_id}).encode()
+        by_queue.setdefault(message.queue_name, {})[redis_id] = body
+    for queue, bodies in by_queue.items():
+        pipe.hset(f"{namespace}:{queue}.msgs", mapping=bodies)
+        pipe.rpush(f"{namespace}:{queue}", *bodies)  # a dict keeps the order its ids were added in
 
 
 # -- what the broker still holds, for the reconciler (workers/reconciler.py) --------------------

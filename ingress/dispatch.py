@@ -1,8 +1,11 @@
 """Hands accepted commands to the broker from the event loop, without blocking it.
 
-Dramatiq's brokers are synchronous, so an enqueue runs on a worker thread. When
-the broker is down, a breaker stops trying for a few seconds: requests are still
-accepted (the job row is committed) and the sweeper enqueues them later.
+The messages sent in one turn of the event loop go to the broker together (bus/batcher.py):
+the requests that one group-committed insert answered send theirs in one round trip, not one
+each. On Redis they are written from the event loop; Dramatiq's other brokers are synchronous,
+so there an enqueue runs on a worker thread. When the broker is down, a breaker stops trying for
+a few seconds: requests are still accepted (the job row is committed) and the sweeper enqueues
+them later.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import dramatiq
 import redis.asyncio as aioredis
 
 from bus.async_jobstore import AsyncJobs
+from bus.batcher import Batcher
 from bus.broker_adapter import enqueue_many, enqueue_many_async, is_redis
 
 log = logging.getLogger(__name__)
@@ -37,14 +41,21 @@ class Dispatcher:
         self.pause_s = pause_s
         self.limiter = anyio.CapacityLimiter(threads)
         self.down_until = 0.0
+        #: no ``isolate``: a batch fails only as a whole (the broker is away), never for one message
+        self._sends: Batcher[dramatiq.Message, bool] = Batcher(self._send_batch)
 
     @property
     def broker_down(self) -> bool:
         return time.monotonic() < self.down_until
 
     async def send(self, message: dramatiq.Message) -> bool:
-        """True when the broker took the message; False leaves it to the sweeper."""
-        return await self.send_many([message])
+        """True when the broker took the message; False leaves it to the sweeper. Sent with the
+        other messages of this turn of the event loop, in one round trip."""
+        return await self._sends.submit(message)
+
+    async def _send_batch(self, messages: list[dramatiq.Message]) -> list[bool]:
+        sent = await self.send_many(messages)
+        return [sent] * len(messages)
 
     async def send_many(self, messages: list[dramatiq.Message]) -> bool:
         """All the messages in one round trip (a bulk retry); False leaves them to the sweeper."""

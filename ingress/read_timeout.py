@@ -36,7 +36,10 @@ class ReadTimeout:
             if body_done:
                 return await receive()
             try:
-                message = await asyncio.wait_for(receive(), self.seconds)
+                # a deadline on this task, not wait_for's task per read: a body that is in already
+                # (nearly every request's) costs a timer set and cancelled
+                async with asyncio.timeout(self.seconds):
+                    message = await receive()
             except TimeoutError:
                 raise ApiError(
                     408,

@@ -8,6 +8,7 @@ address to the server and no other test's wrong keys count against them.
 
 from __future__ import annotations
 
+import select
 import socket
 import time
 import uuid
@@ -275,3 +276,23 @@ def test_connections_that_never_finish_their_request_head_are_closed(edge: dict[
     finally:
         for sock in slow:
             sock.close()
+
+
+def test_a_request_head_that_grows_past_16_kib_is_refused_and_its_connection_closed(edge: dict[str, str]) -> None:
+    """An endless header would grow the web process's memory: past 16 KiB of head, 431 and closed."""
+    port = int(edge["url_a"].rsplit(":", 1)[1])
+    answer = b""
+    with socket.create_connection(("127.0.0.1", port)) as sock:
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Endless: ")
+        for _ in range(128):  # 256 KiB at most; the server answers after about 16 KiB
+            # a piece at a time, and only while the server has not answered: it reads each before
+            # it closes, so nothing of ours is left unread there (a reset could lose its answer)
+            if select.select([sock], [], [], 0.05)[0]:
+                answer = _read_all(sock, 10)
+                break
+            sock.sendall(b"a" * 2048)
+    assert answer.startswith(b"HTTP/1.1 431 "), answer
+    assert b"connection: close" in answer.lower()
+    # a large head that fits is served
+    padded = httpx.get(edge["url_a"] + "/healthz", headers={"X-Padding": "p" * 12_000}, timeout=10)
+    assert padded.status_code == 200

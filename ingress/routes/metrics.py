@@ -50,6 +50,10 @@ class RequestMetrics:
             registry=registry,
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 5.0),
         )
+        #: (method, route, status) -> its request counter and latency histogram: ``labels()`` takes a
+        #: lock and checks its arguments on every call, which a request need not pay once its
+        #: series exist (a handful: the routes' templates times the statuses they answer)
+        self._series: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -69,8 +73,15 @@ class RequestMetrics:
         finally:
             route = scope.get("route")
             template = getattr(route, "path", "unmatched")
-            self.requests.labels(scope["method"], template, str(status)).inc()
-            self.latency.labels(scope["method"], template).observe(time.perf_counter() - start)
+            key = (scope["method"], template, status)
+            series = self._series.get(key)
+            if series is None:
+                series = self._series[key] = (
+                    self.requests.labels(scope["method"], template, str(status)),
+                    self.latency.labels(scope["method"], template),
+                )
+            series[0].inc()
+            series[1].observe(time.perf_counter() - start)
 
 
 async def metrics(request: Request) -> Response:
