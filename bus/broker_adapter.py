@@ -174,16 +174,16 @@ def enqueue(broker: dramatiq.Broker, message: dramatiq.Message) -> None:
 
 
 def enqueue_many(broker: dramatiq.Broker, messages: list[dramatiq.Message], chunk: int = 1000) -> None:
-    """Many messages at once. On Redis: one round trip per ``chunk`` (pipelined HSET + RPUSH,
-    exactly what Dramatiq's enqueue writes, with a fresh ``redis_message_id``); elsewhere one
-    enqueue per message."""
+    """Many messages at once. On Redis: one round trip per ``chunk``, a MULTI/EXEC of one HSET and
+    one RPUSH per queue (what Dramatiq's enqueue writes, with a fresh ``redis_message_id`` each; a
+    chunk is queued whole or not at all); elsewhere one enqueue per message."""
     if not is_redis(broker):
         for message in messages:
             enqueue(broker, message)
         return
     namespace = broker.namespace  # type: ignore[attr-defined]
     for start in range(0, len(messages), chunk):
-        with broker.client.pipeline(transaction=False) as pipe:  # type: ignore[attr-defined]
+        with broker.client.pipeline(transaction=True) as pipe:  # type: ignore[attr-defined]
             add_to_redis_queues(pipe, namespace, messages[start : start + chunk])
             pipe.execute()
 
@@ -201,23 +201,24 @@ async def enqueue_many_async(client: Any, broker: dramatiq.Broker, messages: lis
 
 
 def add_to_redis_queue(pipe: Any, namespace: str, message: dramatiq.Message) -> None:
-    """Queue ``message`` in a redis-py pipeline (sync or asyncio) the way Dramatiq's Redis
-    broker does: the body in ``<ns>:<queue>.msgs`` under a fresh id, the id pushed on ``<ns>:<queue>``."""
+    """Queue ``message`` in a redis-py pipeline (sync or asyncio): ``add_to_redis_queues`` of one."""
     add_to_redis_queues(pipe, namespace, [message])
 
 
 def add_to_redis_queues(pipe: Any, namespace: str, messages: list[dramatiq.Message]) -> None:
-    """``add_to_redis_queue`` for many messages: one HSET and one RPUSH per queue, whatever the
-    number of messages (each command costs the client more than its arguments do); each queue
-    gets its messages in the order given."""
-    by_queue: dict[str, dict[str, bytes]] = {}
+    """Queue ``messages`` in a redis-py pipeline (sync or asyncio) the way Dramatiq's Redis broker
+    does: each body in ``<ns>:<queue>.msgs`` under a fresh id, the id pushed on ``<ns>:<queue>``.
+    One HSET and one RPUSH per queue rather than two commands per message: the client packs and
+    parses a handful of commands, not thousands. The HSET comes first (a consumer popping an id
+    finds its body) and the ids are pushed in the messages' order."""
+    bodies: dict[str, dict[str, bytes]] = {}
     for message in messages:
         redis_id = str(uuid.uuid4())
         body = message.copy(options={"redis_message_id": redis_id}).encode()
-        by_queue.setdefault(message.queue_name, {})[redis_id] = body
-    for queue, bodies in by_queue.items():
-        pipe.hset(f"{namespace}:{queue}.msgs", mapping=bodies)
-        pipe.rpush(f"{namespace}:{queue}", *bodies)  # a dict keeps the order its ids were added in
+        bodies.setdefault(message.queue_name, {})[redis_id] = body
+    for queue, by_id in bodies.items():
+        pipe.hset(f"{namespace}:{queue}.msgs", mapping=by_id)
+        pipe.rpush(f"{namespace}:{queue}", *by_id)
 
 
 # -- what the broker still holds, for the reconciler (workers/reconciler.py) --------------------

@@ -120,6 +120,23 @@ def test_what_we_write_is_what_dramatiq_writes_and_reads(client: redis.Redis, ns
     assert unacked(client, ns) == 0
 
 
+def test_many_messages_of_several_queues_are_each_queued_in_order(client: redis.Redis, ns: str) -> None:
+    """enqueue_many writes one HSET and one RPUSH per queue: each queue still gets its own messages,
+    in the order given, byte for byte as Dramatiq writes them, and Dramatiq's consumer reads them."""
+    broker = plain(client, ns)
+    other = "metrics"
+    sent = [message(i).copy(queue_name=QUEUE if i % 3 else other) for i in range(9)]
+    enqueue_many(broker, sent, chunk=4)  # chunks that split both queues' runs
+    for queue in (QUEUE, other):
+        mine = [m for m in sent if m.queue_name == queue]
+        ids = queued_ids(client, ns, queue)
+        assert len(ids) == len(mine)
+        for rid, original in zip(ids, mine, strict=True):
+            assert client.hget(f"{ns}:{queue}.msgs", rid) == original.copy(options={"redis_message_id": rid}).encode()
+        got = take(broker.consume(queue, prefetch=10, timeout=100), len(mine))
+        assert [p.message_id for p in got] == [m.message_id for m in mine]
+
+
 def _vanished_worker_holding_two(client: redis.Redis, ns: str) -> tuple[RedisBroker, list[dramatiq.Message]]:
     """Six messages queued; a worker fetched the first two, then vanished (it never acks or beats)."""
     worker = plain(client, ns, heartbeat_timeout=1000)

@@ -135,6 +135,57 @@ def test_a_ticker_restarted_within_the_grace_period_loses_no_slot(isolated: dict
     assert_exactly_once_without_gaps(isolated, names, slots[0])
 
 
+def unsent(env: dict[str, str]) -> int:
+    """Slots recorded whose message the broker has not taken yet."""
+    with psycopg.connect(env["DATABASE_URL"]) as conn:
+        row = conn.execute("SELECT count(*) FROM jobs WHERE options ? 'schedule' AND enqueued_at IS NULL").fetchone()
+    return int(row[0]) if row else 0
+
+
+def test_slots_due_while_the_broker_is_down_are_recorded_and_sent_once_it_is_back(
+    tmp_path: Path, base_env: dict[str, str]
+) -> None:
+    """A tick whose send fails still records its slots (unsent) and advances; the sweeper sends them."""
+    pg, rd = EmbeddedPostgres(tmp_path / "pg"), EmbeddedRedis(tmp_path / "redis", persist=True)
+    env = {**base_env, "DATABASE_URL": pg.start(), "REDIS_URL": rd.start(), "BROKER_NAMESPACE": "ticks"}
+    migrate(env["DATABASE_URL"])
+    add_schedules(env, ["outage"])
+    ticker = start_ticker(env, name="ticker-broker-outage")
+    try:
+        wait_for(lambda: len(emitted(env).get("outage", [])) >= 2, 30, 0.2, "slots sent before the outage")
+        rd.stop()
+        wait_for(lambda: unsent(env) >= 2, 30, 0.2, "slots recorded while the broker is down")
+        rd.start()
+        before = len(emitted(env)["outage"])
+        wait_for(
+            lambda: unsent(env) == 0 and len(emitted(env)["outage"]) >= before + 2, 30, 0.2, "the unsent slots sent"
+        )
+    finally:
+        ticker.stop()
+    try:
+        slots = emitted(env)["outage"]
+        assert_exactly_once_without_gaps(env, ["outage"], slots[0])
+    finally:
+        rd.stop()
+        pg.stop()
+
+
+def test_slots_recorded_before_are_not_sent_again(isolated: dict[str, str]) -> None:
+    """A schedule whose next slot goes back over slots it fired (a schedule set again on a host whose
+    clock is behind) fires the slots it has not fired, and no other one a second time."""
+    add_schedules(isolated, ["again"])
+    ticker = start_ticker(isolated, name="ticker-recorded")
+    try:
+        wait_for(lambda: len(emitted(isolated).get("again", [])) >= 3, 30, 0.2, "three slots")
+        with psycopg.connect(isolated["DATABASE_URL"]) as conn:
+            conn.execute("UPDATE schedules SET next_fire_at = next_fire_at - interval '3 seconds' WHERE name = 'again'")
+        fired = len(emitted(isolated)["again"])
+        wait_for(lambda: len(emitted(isolated)["again"]) >= fired + 3, 30, 0.2, "three more slots")
+    finally:
+        ticker.stop()
+    assert_exactly_once_without_gaps(isolated, ["again"], emitted(isolated)["again"][0])
+
+
 def test_work_per_tick_reads_only_due_schedules(isolated: dict[str, str]) -> None:
     """10,000 schedules that are not due cost the tick one index range scan of nothing."""
     with psycopg.connect(isolated["DATABASE_URL"]) as conn:

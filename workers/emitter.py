@@ -1,10 +1,11 @@
 """Emitting scheduled commands: exactly one job per (schedule, slot).
 
-In one transaction a ticker locks the due schedules (SKIP LOCKED: another ticker
-takes other rows), records one job per slot to emit and advances ``next_fire_at``.
-The job id is derived from (schedule, slot), so a slot can never be recorded twice,
-even by two tickers or a ticker that restarted. Messages are enqueued after the
-commit; one the ticker could not send is sent by the sweeper.
+In one transaction a ticker locks a batch of due schedules (SKIP LOCKED: another
+ticker takes other rows), advances their ``next_fire_at``, sends one message per slot
+to emit and records its job. The job id is derived from (schedule, slot), so a slot
+can never be recorded twice, even by two tickers or a ticker that restarted. A batch
+costs a handful of statements and one pipeline to the broker, however many slots it
+has; a job the ticker could not send is recorded unsent, and the sweeper sends it.
 
 Misfires (slots older than the grace period, e.g. the ticker was down) follow the
 schedule's policy: skip them, fire once for the newest, or catch up to a bound.
@@ -20,7 +21,6 @@ import uuid
 from typing import Any
 
 import dramatiq
-import psycopg
 from psycopg.types.json import Jsonb
 
 from bus import db, slots
@@ -40,7 +40,12 @@ BATCH = 1000
 
 
 def slot_job_id(schedule: str, slot: dt.datetime) -> str:
-    return str(uuid.uuid5(JOB_ID_NAMESPACE, f"schedule:{schedule}:{slot.astimezone(dt.UTC).isoformat()}"))
+    return _job_id(schedule, slot.astimezone(dt.UTC).isoformat())
+
+
+def _job_id(schedule: str, utc_iso: str) -> str:
+    """``slot_job_id`` of a slot given as its UTC ISO form (computed once per slot of a batch)."""
+    return str(uuid.uuid5(JOB_ID_NAMESPACE, f"schedule:{schedule}:{utc_iso}"))
 
 
 def plan(row: dict[str, Any], now: dt.datetime, grace: dt.timedelta) -> list[dt.datetime]:
@@ -66,64 +71,97 @@ def emit_due(broker: dramatiq.Broker, *, now: dt.datetime, grace: dt.timedelta, 
         rows = conn.execute(SCHEDULES["due"], {"now": now, "limit": batch}).fetchall()
         if not rows:
             return 0, 0
-        # schedules that share a cron, zone and slot share the arithmetic (10,000 "every
-        # minute" schedules cost one computation, not 10,000)
-        plans: dict[tuple[Any, ...], tuple[list[dt.datetime], dt.datetime]] = {}
-        jobs: dict[str, dramatiq.Message] = {}
-        #: each job's command hash: one per schedule, however many of its slots are emitted
-        hashes: dict[str, str] = {}
-        advances: dict[str, list[Any]] = {"names": [], "next": [], "last": []}
+        due = _Batch(now, grace)
         for row in rows:
-            key = (row["cron"], row["timezone"], json.dumps(row["misfire"], sort_keys=True), row["next_fire_at"])
-            if key not in plans:
-                plans[key] = (plan(row, now, grace), slots.after(row["cron"], row["timezone"], now)[0])
-            emitted, next_at = plans[key]
-            queue = route(BY_TYPE[row["command_type"]]).queue
-            digest = command_hash(row["command"]) if emitted else ""
-            for slot in emitted:
-                options = {"schema_version": SCHEMA_VERSION, "scheduled_at": slot.isoformat(), "schedule": row["name"]}
-                job_id = slot_job_id(row["name"], slot)
-                jobs[job_id] = to_message(job_id, row["command_type"], queue, row["command"], options)
-                hashes[job_id] = digest
-            advances["names"].append(row["name"])
-            advances["next"].append(next_at)
-            advances["last"].append(emitted[-1] if emitted else None)
-        messages = _record(conn, jobs, hashes)
-        conn.execute(SCHEDULES["advance_many"], advances)
-        # Sent before the commit, while the new rows are invisible to the sweeper: it
-        # cannot send them a second time. A ticker that dies here rolls back; the next
-        # one records the same slots (same ids) and sends what is missing.
-        try:
-            enqueue_many(broker, messages)
-        except Exception as err:  # noqa: BLE001 - the rows are kept; the sweeper sends them
-            log.warning(
-                "broker unavailable (%s); %d scheduled jobs left to the sweeper", type(err).__name__, len(messages)
-            )
-        else:
-            conn.execute(JOBS["mark_enqueued"], {"ids": [m.message_id for m in messages]})
+            due.add(row)
+        conn.execute(SCHEDULES["advance_many"], due.advances)
+        recorded = {r["id"] for r in conn.execute(JOBS["recorded"], {"ids": due.ids()}).fetchall()}
+        # the others were recorded before (a ticker that restarted, a schedule set again)
+        messages = [m for m in due.messages if m.message_id not in recorded]
+        # Sent before their rows are written, so before the commit: the sweeper cannot see the rows
+        # and send them a second time, and a row is stamped enqueued only once the broker has its
+        # message (one write per job, no update after the send). A ticker that dies here rolls
+        # back; the next one records the same slots (same ids) and sends what is missing.
+        if messages:
+            sent = _send(broker, messages)
+            conn.execute(JOBS["insert_many"], due.job_rows(messages, sent=sent))
     return len(rows), len(messages)
 
 
-def _record(
-    conn: psycopg.Connection, jobs: dict[str, dramatiq.Message], hashes: dict[str, str]
-) -> list[dramatiq.Message]:
-    """Insert the slots' jobs in one statement; the messages of those not recorded before."""
-    if not jobs:
-        return []
-    messages = list(jobs.values())
-    inserted = conn.execute(
-        JOBS["insert_many"],
-        {
+class _Batch:
+    """The jobs of one batch of due schedules, and each schedule's next slot.
+
+    Schedules that share a cron, zone, misfire policy and slot share the arithmetic: 10,000
+    "every minute" schedules cost one computation, not 10,000. The next slot depends on the cron
+    and zone alone.
+    """
+
+    def __init__(self, now: dt.datetime, grace: dt.timedelta) -> None:
+        self.now, self.grace = now, grace
+        self.messages: list[dramatiq.Message] = []
+        #: each job's command hash: one per schedule, however many of its slots are emitted
+        self.hashes: dict[str, str] = {}
+        self.advances: dict[str, list[Any]] = {"names": [], "next": [], "last": []}
+        self._plans: dict[tuple[Any, ...], list[tuple[dt.datetime, str]]] = {}
+        self._next: dict[tuple[str, str], dt.datetime] = {}
+        self._queues: dict[str, str] = {}
+
+    def add(self, row: dict[str, Any]) -> None:
+        name, cron, zone = row["name"], row["cron"], row["timezone"]
+        emitted = self._planned(row)
+        if emitted:
+            type_, command = row["command_type"], row["command"]
+            queue = self._queue(type_)
+            digest = command_hash(command)
+            for _, at in emitted:
+                options = {"schema_version": SCHEMA_VERSION, "scheduled_at": at, "schedule": name}
+                job_id = _job_id(name, at)
+                self.messages.append(to_message(job_id, type_, queue, command, options))
+                self.hashes[job_id] = digest
+        if (cron, zone) not in self._next:
+            self._next[cron, zone] = slots.after(cron, zone, self.now)[0]
+        self.advances["names"].append(name)
+        self.advances["next"].append(self._next[cron, zone])
+        self.advances["last"].append(emitted[-1][0] if emitted else None)
+
+    def _planned(self, row: dict[str, Any]) -> list[tuple[dt.datetime, str]]:
+        """The slots to emit, each with its UTC ISO form (the job id's and ``scheduled_at``'s)."""
+        # the due query gives the misfire policy as text: equal policies read alike
+        key = (row["cron"], row["timezone"], row["misfire"], row["next_fire_at"])
+        if key not in self._plans:
+            emitted = plan({**row, "misfire": json.loads(row["misfire"])}, self.now, self.grace)
+            self._plans[key] = [(slot, slot.astimezone(dt.UTC).isoformat()) for slot in emitted]
+        return self._plans[key]
+
+    def _queue(self, command_type: str) -> str:
+        if command_type not in self._queues:
+            self._queues[command_type] = route(BY_TYPE[command_type]).queue
+        return self._queues[command_type]
+
+    def ids(self) -> list[str]:
+        return [m.message_id for m in self.messages]
+
+    def job_rows(self, messages: list[dramatiq.Message], *, sent: bool) -> dict[str, Any]:
+        """The ``insert_many`` parameters of ``messages`` (some of this batch's, in its order)."""
+        return {
             "ids": [m.message_id for m in messages],
             "types": [m.actor_name for m in messages],
             "queues": [m.queue_name for m in messages],
             "commands": [Jsonb(m.args[0]) for m in messages],
             "options": [Jsonb(m.options) for m in messages],
-            "hashes": [hashes[m.message_id] for m in messages],
-        },
-    ).fetchall()
-    fresh = {r["id"] for r in inserted}  # the others were recorded before (a ticker that restarted)
-    return [m for m in messages if m.message_id in fresh]
+            "hashes": [self.hashes[m.message_id] for m in messages],
+            "sent": sent,
+        }
+
+
+def _send(broker: dramatiq.Broker, messages: list[dramatiq.Message]) -> bool:
+    """Whether the broker took ``messages``; if not their rows are kept and the sweeper sends them."""
+    try:
+        enqueue_many(broker, messages)
+    except Exception as err:  # noqa: BLE001 - the rows are kept; the sweeper sends them
+        log.warning("broker unavailable (%s); %d scheduled jobs left to the sweeper", type(err).__name__, len(messages))
+        return False
+    return True
 
 
 def seconds_until_due(now: dt.datetime) -> float | None:

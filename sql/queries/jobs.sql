@@ -124,14 +124,20 @@ SELECT queue, status, count(*) AS n FROM jobs
  WHERE status = ANY(%(statuses)s)
  GROUP BY queue, status;
 
+-- name: recorded
+-- Which of these slots' jobs exist already (the ticker sends the others' messages).
+SELECT id FROM jobs WHERE id = ANY(%(ids)b::text[]);
+
 -- name: insert_many
--- The ticker's slots: many jobs in one statement; existing ids (a slot recorded before) are left alone.
-INSERT INTO jobs (id, type, queue, status, command, options, command_hash)
-SELECT id, type, queue, 'queued', command, options, command_hash
-  FROM unnest(%(ids)s::text[], %(types)s::text[], %(queues)s::text[], %(commands)s::jsonb[],
-              %(options)s::jsonb[], %(hashes)s::text[]) AS t(id, type, queue, command, options, command_hash)
-ON CONFLICT (id) DO NOTHING
-RETURNING id;
+-- The ticker's slots: many jobs in one statement, written once their messages were sent (`sent`:
+-- stamped enqueued now; not sent, the broker was down: left to the sweeper). An existing id is left
+-- alone (a worker that got the message first made the row). Binary arrays (placeholders ending in b): no text
+-- formatting and escaping of each element in the ticker.
+INSERT INTO jobs (id, type, queue, status, command, options, command_hash, enqueued_at)
+SELECT id, type, queue, 'queued', command, options, command_hash, CASE WHEN %(sent)s THEN clock_timestamp() END
+  FROM unnest(%(ids)b::text[], %(types)b::text[], %(queues)b::text[], %(commands)b::jsonb[],
+              %(options)b::jsonb[], %(hashes)b::text[]) AS t(id, type, queue, command, options, command_hash)
+ON CONFLICT (id) DO NOTHING;
 
 -- name: start_many
 -- A worker received these messages (a batch: one statement, one commit; ids must be distinct).

@@ -34,7 +34,9 @@ SELECT * FROM schedules WHERE name > %(after)s ORDER BY name LIMIT %(limit)s;
 
 -- name: due
 -- Locked rows are skipped, so two tickers never emit the same schedule's slots.
-SELECT name, cron, timezone, misfire, command, command_type, next_fire_at
+-- The misfire policy as text (jsonb's is canonical: equal policies read alike): the emitter groups
+-- the schedules that share their arithmetic by it and parses it once per group.
+SELECT name, cron, timezone, misfire::text AS misfire, command, command_type, next_fire_at
   FROM schedules
  WHERE enabled AND next_fire_at <= %(now)s
  ORDER BY next_fire_at
@@ -50,10 +52,11 @@ UPDATE schedules SET alert_state = %(state)s
 RETURNING name;
 
 -- name: advance_many
--- One statement for a whole tick's schedules.
+-- One statement for a whole batch of due schedules. The arrays are bound in binary (placeholders ending in b): a
+-- thousand names and timestamps cost the ticker no text formatting and escaping each.
 UPDATE schedules s
    SET next_fire_at = t.next_fire_at,
        last_slot = coalesce(t.last_slot, s.last_slot),
        last_fired_at = CASE WHEN t.last_slot IS NULL THEN s.last_fired_at ELSE now() END
-  FROM unnest(%(names)s::text[], %(next)s::timestamptz[], %(last)s::timestamptz[]) AS t(name, next_fire_at, last_slot)
+  FROM unnest(%(names)b::text[], %(next)b::timestamptz[], %(last)b::timestamptz[]) AS t(name, next_fire_at, last_slot)
  WHERE s.name = t.name;
