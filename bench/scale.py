@@ -17,6 +17,7 @@ from typing import Any
 
 import psycopg
 from psycopg import sql
+from psycopg.types.json import Jsonb
 
 from bench.bus import Drain, our_stack
 from bench.procs import say
@@ -86,24 +87,28 @@ def queries(conn: psycopg.Connection[Any]) -> list[tuple[str, sql.Composable | s
     newest = conn.execute("SELECT * FROM jobs ORDER BY created_at DESC, id DESC LIMIT 50").fetchall()
     ids = [r["id"] for r in newest]
     cursor = encode_cursor(to_job(newest[-1]))
-    new_ids = [f"bench-new-{i}" for i in range(BATCH)]
-    n = len(new_ids)
+    # the group commit's parameters (bus/groupcommit.py): each batch one JSON array of rows
     start = {
-        "ids": new_ids,
-        "types": ["system.noop"] * n,
-        "queues": ["system"] * n,
-        "commands": ['{"type": "system.noop"}'] * n,
-        "options": ["{}"] * n,
-        "keys": [None] * n,
-        "continues": [None] * n,
+        "starts": Jsonb(
+            [
+                {
+                    "id": f"bench-new-{i}",
+                    "type": "system.noop",
+                    "queue": "system",
+                    "command": {"type": "system.noop"},
+                    "options": {},
+                    "idempotency_key": None,
+                    "continues": None,
+                }
+                for i in range(BATCH)
+            ]
+        ),
         "lease_s": 60,
     }
     finish = {
-        "ids": ids[:BATCH],
-        "attempts": [1] * BATCH,
-        "statuses": ["succeeded"] * BATCH,
-        "results": [None] * BATCH,
-        "errors": [None] * BATCH,
+        "finishes": Jsonb(
+            [{"id": i, "attempt": 1, "status": "succeeded", "result": None, "error": None} for i in ids[:BATCH]]
+        )
     }
     listings = [
         ("GET /v1/jobs (newest 50)", EVERY_JOB, None),
