@@ -155,10 +155,16 @@ def raw_dramatiq(root: Path, messages: int, run: int = 1, shape: tuple[str, ...]
         return drain_record("raw Dramatiq", messages, drained, (first, end), enqueue_s, worker.started, meter)
 
 
+def status_counts(database_url: str, query: str) -> dict[str, int]:
+    """What ``query`` (``SELECT status, count(*) ... GROUP BY 1``) counts, by status: our jobs, and
+    the peers' tables."""
+    with psycopg.connect(database_url) as conn:
+        return {str(status): int(n) for status, n in conn.execute(query)}
+
+
 def job_counts(database_url: str) -> dict[str, int]:
     """Rows of ``jobs`` by status."""
-    with psycopg.connect(database_url) as conn:
-        return {str(status): int(n) for status, n in conn.execute("SELECT status, count(*) FROM jobs GROUP BY 1")}
+    return status_counts(database_url, "SELECT status, count(*) FROM jobs GROUP BY 1")
 
 
 def succeeded(database_url: str) -> int:

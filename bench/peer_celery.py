@@ -12,10 +12,8 @@ import contextlib
 import time
 from pathlib import Path
 
-import psycopg
-
 from bench import peer_celery_app as peer
-from bench.bus import Drain, drain_record, watch_drain, worker_groups
+from bench.bus import Drain, drain_record, status_counts, watch_drain, worker_groups
 from bench.procinfo import CpuMeter
 from bench.procs import BenchError, Proc, python, say
 from bench.services import base_env, create_database, fresh
@@ -27,9 +25,7 @@ POLL_S = 0.1
 
 
 def result_counts(database_url: str) -> dict[str, int]:
-    with psycopg.connect(database_url) as conn:
-        rows = conn.execute("SELECT status, count(*) FROM celery_taskmeta GROUP BY 1").fetchall()
-    return {str(status): int(n) for status, n in rows}
+    return status_counts(database_url, "SELECT status, count(*) FROM celery_taskmeta GROUP BY 1")
 
 
 def not_done(database_url: str, total: int) -> int:

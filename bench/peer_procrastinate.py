@@ -13,10 +13,9 @@ import time
 from pathlib import Path
 
 import procrastinate
-import psycopg
 
 from bench import peer_procrastinate_app as peer
-from bench.bus import Drain, drain_record, watch_drain, worker_groups
+from bench.bus import Drain, drain_record, status_counts, watch_drain, worker_groups
 from bench.procinfo import CpuMeter
 from bench.procs import BenchError, python, running, say
 from bench.services import base_env, create_database, fresh
@@ -29,9 +28,7 @@ POLL_S = 0.1
 
 
 def job_counts(database_url: str) -> dict[str, int]:
-    with psycopg.connect(database_url) as conn:
-        rows = conn.execute("SELECT status::text, count(*) FROM procrastinate_jobs GROUP BY 1").fetchall()
-    return {str(status): int(n) for status, n in rows}
+    return status_counts(database_url, "SELECT status::text, count(*) FROM procrastinate_jobs GROUP BY 1")
 
 
 def not_done(database_url: str) -> int:
