@@ -130,7 +130,7 @@ def _print_top(path: Path, jobs: int, top: int) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from bench.bus import job_counts, msgs_key, watch_drain, worker_groups
+    from bench.bus import hash_size, job_counts, msgs_key, watch_drain, worker_groups
     from bench.procinfo import CpuMeter
     from bench.procs import python, running, say, wait_for
     from bench.services import fresh
@@ -161,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
             with running("profile-worker", command, env) as worker:
                 meter = CpuMeter(worker_groups(services, worker))
                 key = msgs_key(services, "system")
-                _, drained, _ = watch_drain(services.redis(), key, args.messages, worker, meter)
+                _, drained, _ = watch_drain(hash_size(services.redis(), key), args.messages, [worker], meter)
                 wait_for(
                     lambda: job_counts(services.database_url).get("succeeded", 0) == args.messages,
                     60,
