@@ -96,7 +96,13 @@ def checks(r: Results) -> list[Check]:
 def done_when(r: Results) -> list[str]:
     lines = ["## Done when", "", row("Issue 16's target", "Measured", "Target", "Met"), row(*["---"] * 4)]
     lines += [row(c.name, c.measured, c.target, met(c.ok) if c.ok is not None else "not measured") for c in checks(r)]
-    return [*lines, "", "Each figure is detailed below; a ratio is taken between runs of the same `make bench`.", ""]
+    return [
+        *lines,
+        "",
+        "Each figure is detailed below; a ratio is taken between runs of the same `make bench`. Where the CPU of a"
+        " job and of a request goes: `bench/RESULTS-profile.md` (`python -m bench.profile_worker --profile`).",
+        "",
+    ]
 
 
 def rate_row(r: Results, key: str, ref: str, figure: str, target: str = "") -> list[str]:
