@@ -48,10 +48,14 @@ format: install
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-# Re-resolve pyproject.toml's ranges into the two lock files (dev = runtime + local + dev + fast + bench extras;
-# the runtime lock takes the same versions), then reinstall; run `make test` after it.
+# Re-resolve pyproject.toml's ranges into the lock files, then reinstall; run `make test` after it.
+# uv.lock (the project's lock, every extra) is resolved first; requirements.txt (dev = runtime + local + dev +
+# fast + bench extras) takes its versions, the runtime lock and pylock.toml take requirements.txt's.
 lock: install
-	printf 'setuptools>=69\n' | $(UV_COMPILE) pyproject.toml - --extra local --extra dev --extra fast --extra bench -o $(LOCK)
+	$(BIN)/uv lock --quiet --python 3.11
+	$(BIN)/uv export --frozen --quiet --format requirements-txt --all-extras --no-emit-project --no-hashes -o .uv-pins.txt
+	printf 'setuptools>=69\n' | $(UV_COMPILE) pyproject.toml - --extra local --extra dev --extra fast --extra bench -c .uv-pins.txt -o $(LOCK)
+	rm -f .uv-pins.txt
 	printf 'setuptools>=69\n' | $(UV_COMPILE) pyproject.toml - --extra fast -c $(LOCK) -o $(LOCK_RUNTIME)
 	printf 'setuptools>=69\n' | $(UV_COMPILE:--generate-hashes=) pyproject.toml - --extra local --extra dev --extra fast --extra bench -c $(LOCK) -o $(PYLOCK)
 	rm -f $(STAMP)

@@ -84,3 +84,14 @@ def test_the_standard_lock_holds_the_same_pins_with_hashes() -> None:
         assert all(f and f["hashes"].get("sha256") for f in files if f is not None), package["name"]
         standard[canonicalize_name(package["name"])] = package["version"]
     assert standard == pins("requirements.txt")
+
+
+def test_uv_lock_holds_the_same_resolution() -> None:
+    """uv.lock (what `uv sync` and uv-aware tools read) pins what requirements.txt pins, on every
+    marker: the same versions, whichever lock a tool takes. setuptools is locked for our build only
+    (requirements.txt), and the project itself is in uv.lock alone."""
+    lock = tomllib.loads((ROOT / "uv.lock").read_text())
+    in_uv = {(canonicalize_name(p["name"]), p["version"]) for p in lock["package"] if p["name"] != "switchyard"}
+    text = (ROOT / "requirements.txt").read_text()
+    in_requirements = {(canonicalize_name(name), version) for name, version, _ in PIN.findall(text)}
+    assert in_uv == {pin for pin in in_requirements if pin[0] != "setuptools"}
