@@ -8,13 +8,13 @@ import logging
 from typing import Any
 
 import msgspec
-import psycopg
 import redis.asyncio as aioredis
 from psycopg import sql
 from psycopg_pool import AsyncConnectionPool
 
 from bus import throughput
 from bus.batcher import Batcher
+from bus.db import refused_value
 from bus.errors import UnstorableCommand
 from bus.groupcommit import row_columns
 from bus.jobstore import (
@@ -181,12 +181,6 @@ class AsyncJobs:
             self._wake.clear()
             await asyncio.sleep(0.02)
             await self.flush_marks()
-
-
-def refused_value(err: BaseException) -> bool:
-    """Postgres refused a value of the statement (a NUL, a number or date out of range, a row too
-    big), not the statement itself: one row's fault, which the insert batcher isolates."""
-    return isinstance(err, (psycopg.DataError, psycopg.IntegrityError, psycopg.errors.ProgramLimitExceeded))
 
 
 def jsonable(job: Job) -> dict[str, Any]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+import psycopg
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
@@ -66,3 +67,10 @@ def close() -> None:
     for pool in _statements.values():
         pool.close()
     _statements.clear()
+
+
+def refused_value(err: BaseException) -> bool:
+    """Postgres refused a value of the statement (a NUL, a number or date out of range, a row too
+    big), not the statement itself: one row's fault, which a batched write isolates (the ingress's
+    insert batcher, the worker's group commit)."""
+    return isinstance(err, (psycopg.DataError, psycopg.IntegrityError, psycopg.errors.ProgramLimitExceeded))

@@ -167,7 +167,7 @@ class GroupCommit:
                 answers = self.on_finished(list(rows.values())) if self.on_finished else rows
         except Exception as err:  # noqa: BLE001 - every waiter gets the failure, as if it had written itself
             self._release(durable)
-            if len(items) > 1 and _refused_value(err):
+            if len(items) > 1 and db.refused_value(err):
                 # one job's value (a result or a command Postgres cannot hold) must not fail the
                 # others of its batch: each is written alone, and only the offender fails
                 for item in items:
@@ -178,14 +178,6 @@ class GroupCommit:
             return
         for item in items:
             item.answer(answers.get(item.params["id"]))
-
-
-def _refused_value(err: BaseException) -> bool:
-    # the job store's one test of "Postgres refused a value, not the statement" (imported here,
-    # on this rare path, as that module builds on this one)
-    from bus.async_jobstore import refused_value
-
-    return refused_value(err)
 
 
 def _distinct(items: list[_Item]) -> tuple[list[_Item], list[_Item]]:
