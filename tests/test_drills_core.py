@@ -355,8 +355,11 @@ def wait_running(database_url: str, job_id: str) -> None:
 
 def test_c_a_duplicate_message_of_a_running_job_starts_no_second_run(drill_env: dict[str, str]) -> None:
     env = drill_env
-    # two processes: the duplicate may reach the other one, or another thread of the same
-    procs = [start_worker(env, name="worker-drill-c1", threads=2), start_worker(env, name="worker-drill-c2", threads=2)]
+    # two processes: the duplicate may reach the other one, or another thread of the same. Threads
+    # enough that each duplicate has one free at once while the job runs, even when the second process
+    # is still starting: with 2, a duplicate once queued behind the first one's take-over check, started
+    # after the job had ended and was skipped as over (a CI run)
+    procs = [start_worker(env, name="worker-drill-c1", threads=4), start_worker(env, name="worker-drill-c2", threads=4)]
     broker = broker_for(env["REDIS_URL"], namespace=env["BROKER_NAMESPACE"])
     try:
         # long enough that the duplicates find it running even when the second process is still
