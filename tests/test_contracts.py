@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import time
+import uuid
 
 import msgspec
 import pytest
@@ -89,6 +91,20 @@ def test_an_idempotency_key_always_maps_to_the_same_job_id() -> None:
     assert job_id_for("order-42") == job_id_for("order-42")
     assert job_id_for("order-42") != job_id_for("order-43")
     assert job_id_for() != job_id_for()
+
+
+def test_a_new_job_id_is_a_uuid7_ordered_by_the_time_it_was_made() -> None:
+    made = []
+    for _ in range(3):
+        made.append(job_id_for())
+        then = time.time_ns()
+        while time.time_ns() - then < 2_000_000:  # the next id in a later millisecond
+            pass
+    ids = [uuid.UUID(i) for i in made]
+    assert all(i.version == 7 and i.variant == uuid.RFC_4122 for i in ids)
+    assert made == sorted(made)
+    # the first 48 bits are the Unix time in milliseconds
+    assert abs((ids[-1].int >> 80) - time.time_ns() // 1_000_000) < 60_000
 
 
 def test_commands_round_trip_through_json() -> None:
