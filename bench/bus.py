@@ -47,6 +47,8 @@ class Drain:
     cpu_used: dict[str, float] = field(default_factory=dict)
     #: what else the details should say about this run
     notes: list[str] = field(default_factory=list)
+    #: the scale case: commands/s through the ingress's insert path on the empty table, then on the filled one
+    accepted: tuple[float, float] | None = None
 
     @property
     def rate(self) -> float:

@@ -14,6 +14,7 @@ from bench.results import (
     TICKER_P99_TARGET_S,
     Ratio,
     Results,
+    accepted_ratio,
     fastest,
     filled_ratio,
     http_ratios,
@@ -84,8 +85,14 @@ def checks(r: Results) -> list[Check]:
         ratio_check("ours / procrastinate", r.ratio("ours", "procrastinate"), "> 1", lambda v: v > 1),
         ratio_check("ours / Celery", r.ratio("ours", "celery"), "> 1", lambda v: v > 1),
         ratio_check(
-            "ours with 1,000,000 rows in `jobs` / ours on an empty table (enqueue + drain)",
-            filled_ratio(r),
+            "enqueue (the ingress's insert path) with 1,000,000 rows in `jobs` / on the empty table",
+            accepted_ratio(r),
+            f">= {FILLED_RATIO_TARGET} (within 10 %)",
+            lambda v: v >= FILLED_RATIO_TARGET,
+        ),
+        ratio_check(
+            "drain (the worker inserts each published job) with 1,000,000 rows / on the empty table",
+            r.ratio("ours-filled", "ours"),
             f">= {FILLED_RATIO_TARGET} (within 10 %)",
             lambda v: v >= FILLED_RATIO_TARGET,
         ),
@@ -152,15 +159,27 @@ def drain_rows(r: Results) -> list[str]:
         *ratio_row("(s)/(a) 4 x 8", "ours 4 x 8 / raw Dramatiq 4 x 8", big_raw_big),
         *rate_row(r, "ours-filled", "(s) 1M", "`system.noop`, 2 x 8 pool, 1,000,000 rows in `jobs` (messages/s)"),
     ]
-    if filled is not None:
+    accepted = accepted_ratio(r)
+    if accepted is not None:
+        rows += ratio_row(
+            "(s) 1M enqueue",
+            "ingress insert path (`AsyncJobs.insert`, 32 in flight), 1M rows / empty table, same servers",
+            accepted,
+            f">= {FILLED_RATIO_TARGET}",
+            accepted.value >= FILLED_RATIO_TARGET,
+        )
+    drained = r.ratio("ours-filled", "ours")
+    if drained is not None:
         rows += ratio_row(
             "(s) 1M/(b)",
-            "enqueue + drain throughput, 1M rows / empty table",
-            filled,
+            "drain throughput (the worker inserts each job's row), 1M rows / empty table",
+            drained,
             f">= {FILLED_RATIO_TARGET}",
-            filled.value >= FILLED_RATIO_TARGET,
+            drained.value >= FILLED_RATIO_TARGET,
         )
-        rows += ratio_row("(s) 1M/(b) info", "drain only, 1M rows / empty table", r.ratio("ours-filled", "ours"))
+    if filled is not None:
+        # contracts.publish sends to the broker only: its share of this figure does not touch `jobs`
+        rows += ratio_row("(s) 1M/(b) info", "publish + drain throughput, 1M rows / empty table", filled)
     return rows
 
 

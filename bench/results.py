@@ -89,8 +89,17 @@ def http_ratios(web: WebResult) -> tuple[float, float]:
     return web.ours_pool_stopped.rps / web.hello.rps, web.ours.rps / web.hello.rps
 
 
+def accepted_ratio(r: Results) -> Ratio | None:
+    """The ingress's insert path on a million rows over the same on the empty table, each run's pair
+    measured on the same servers one after the other (``scale.accept_rate``)."""
+    pairs = [d.accepted for d in r.drains.get("ours-filled", []) if d.accepted is not None]
+    if not pairs:
+        return None
+    return Ratio(max(f for _, f in pairs) / max(e for e, _ in pairs), [f / e for e, f in pairs])
+
+
 def filled_ratio(r: Results) -> Ratio | None:
-    """Enqueue + drain throughput on a million rows over the same on an empty table."""
+    """Publish + drain throughput on a million rows over the same on an empty table."""
     filled, empty = r.drains.get("ours-filled", []), r.drains.get("ours", [])
     if not filled or not empty:
         return None
