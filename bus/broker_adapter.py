@@ -97,6 +97,16 @@ def requeue_at_head(broker: dramatiq.Broker, queue: str, redis_ids: list[str]) -
         )
 
 
+def ack_many(broker: dramatiq.Broker, queue: str, redis_ids: list[str]) -> None:
+    """Acknowledge messages this broker's worker fetched from ``queue`` and has done with, in one
+    call (Dramatiq's own ``ack`` makes one call per message)."""
+    if redis_ids:
+        _script(broker, "ack_many")(
+            keys=[broker.namespace],  # type: ignore[attr-defined]
+            args=[current_millis(), queue, broker.broker_id, *redis_ids],  # type: ignore[attr-defined]
+        )
+
+
 def quarantine(broker: dramatiq.Broker, queue: str, body: bytes, found: Rejected, redis_id: str | None) -> str | None:
     """Move a message this broker's worker fetched from ``queue`` (``<q>`` or ``<q>.DQ``) but cannot
     run to the queue's dead-letter queue, acknowledged, with a record of why (bus/rejections.py);

@@ -32,6 +32,7 @@ from dramatiq.errors import ActorNotFound, ConnectionClosed, DecodeError
 from dramatiq.message import Message
 
 from bus import broker_adapter, rejections
+from bus.acks import Acks
 
 log = logging.getLogger(__name__)
 
@@ -62,8 +63,23 @@ class QuarantiningRedisBroker(RedisBroker):
 
 
 class QuarantiningConsumer(_RedisConsumer):
-    """Dramatiq 2.2.1's ``_RedisConsumer``, with ``Message.decode`` replaced by ``admit`` and the
-    shutdown requeue putting messages back at the head of the queue."""
+    """Dramatiq 2.2.1's ``_RedisConsumer``, with ``Message.decode`` replaced by ``admit``, the
+    acknowledgements sent a batch per call (bus/acks.py) and the shutdown requeue putting messages
+    back at the head of the queue."""
+
+    def __init__(self, broker: RedisBroker, queue_name: str, prefetch: int, timeout: int) -> None:
+        super().__init__(broker, queue_name, prefetch, timeout)
+        self.acks = Acks(broker, queue_name)
+
+    def ack(self, message: MessageProxy) -> None:
+        # the current queue, not message.queue_name: a delayed message is acknowledged on the
+        # delay queue it was fetched from (as Dramatiq's own ack does)
+        self.acks.add(message.options["redis_message_id"])
+        self.queued_message_ids.discard(message.message_id)
+
+    def close(self) -> None:
+        self.acks.close()
+        super().close()
 
     def __next__(self) -> MessageProxy | None:
         # Dramatiq's loop (brokers/redis.py, _RedisConsumer.__next__), but a bad body is

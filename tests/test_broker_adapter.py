@@ -10,6 +10,7 @@ import json
 import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import dramatiq
 import pytest
@@ -20,6 +21,7 @@ from dramatiq.brokers.redis import RedisBroker
 from bus import broker_adapter
 from bus.broker_adapter import add_to_redis_queue, depths, enqueue_many, enqueue_many_async, requeue_orphans
 from bus.quarantine import QuarantiningRedisBroker
+from devservers import EmbeddedRedis
 from tests.support import wait_for
 
 QUEUE = "system"
@@ -116,6 +118,7 @@ def test_what_we_write_is_what_dramatiq_writes_and_reads(client: redis.Redis, ns
     assert [p.args for p in got] == [m.args for m in sent]
     for proxy in got:
         consumer.ack(proxy)
+    consumer.close()  # ours sends its acknowledgements a batch at a time: the last ones before it closes
     assert client.hlen(f"{ns}:{QUEUE}.msgs") == 0 and client.llen(f"{ns}:{QUEUE}") == 0
     assert unacked(client, ns) == 0
 
@@ -192,6 +195,51 @@ def test_a_shutting_down_consumer_puts_its_prefetched_messages_back_at_the_head(
     assert unacked(client, ns) == 0
 
 
+def bodies_held(client: redis.Redis, ns: str) -> int:
+    return client.hlen(f"{ns}:{QUEUE}.msgs")
+
+
+def test_acknowledgements_leave_redis_and_closing_sends_the_last_ones(client: redis.Redis, ns: str) -> None:
+    broker = ours(client, ns)
+    enqueue_many(broker, [message(i) for i in range(6)])
+    consumer = broker.consume(QUEUE, prefetch=6, timeout=100)
+    held = take(consumer, 6)
+    consumer.requeue([held[0]])  # back on the queue: a late acknowledgement must not delete its body
+    for proxy in held[1:4]:
+        consumer.ack(proxy)
+    wait_for(lambda: bodies_held(client, ns) == 3, 10, 0.01, "three bodies acknowledged away")
+    for proxy in [held[0], *held[4:]]:
+        consumer.ack(proxy)
+    consumer.close()  # sends what is still waiting before it returns
+    assert unacked(client, ns) == 0
+    assert bodies_held(client, ns) == 1
+    assert queued_ids(client, ns) == [held[0].options["redis_message_id"]]
+    # the worker's heartbeat is recorded as with Dramatiq's own acknowledgement
+    assert client.zscore(f"{ns}:__heartbeats__", broker.broker_id) is not None
+
+
+def test_acknowledgements_wait_out_a_redis_outage(tmp_path: Path, ns: str) -> None:
+    server = EmbeddedRedis(tmp_path / "redis", persist=True)
+    server.start()
+    try:
+        with redis.Redis.from_url(server.url) as own:
+            broker = ours(own, ns)
+            enqueue_many(broker, [message(i) for i in range(3)])
+            consumer = broker.consume(QUEUE, prefetch=3, timeout=100)
+            held = take(consumer, 3)
+            server.stop()
+            for proxy in held:
+                consumer.ack(proxy)  # the worker thread goes on: nothing raises
+            server.start()
+            wait_for(lambda: bodies_held(own, ns) == 0, 30, 0.05, "the acknowledgements once Redis is back")
+            assert unacked(own, ns) == 0
+            consumer.close()
+    finally:
+        if not server.running():
+            server.start()
+        server.stop()
+
+
 def test_depths_count_ready_delayed_and_dead(client: redis.Redis, ns: str) -> None:
     broker = plain(client, ns)
     for i in range(3):
@@ -227,6 +275,7 @@ def test_a_poison_body_is_dead_lettered_with_its_reason_and_its_batch_runs(clien
     assert [p.message_id for p in got] == [m.message_id for m in good]
     for proxy in got:
         consumer.ack(proxy)
+    consumer.close()
     assert unacked(client, ns) == 0 and client.hlen(f"{ns}:{QUEUE}.msgs") == 0
     assert depths(broker, (QUEUE,)) == {QUEUE: (0, 0, 2)}
     assert broker_adapter.rejected_counts(broker, (QUEUE,)) == {QUEUE: 2}
