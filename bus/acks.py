@@ -27,6 +27,9 @@ from bus import broker_adapter
 log = logging.getLogger(__name__)
 #: the most ids in one call
 MAX_BATCH = 500
+#: how long the first acknowledgement of a batch waits for others (the message's job is durable
+#: already; only the broker's count of messages in flight lags by this much)
+LINGER_S = 0.005
 #: waits between attempts while Redis is away (Dramatiq retries its own acks forever too)
 RETRY_S = (0.1, 0.5, 1.0, 2.0)
 #: how long closing the consumer waits for the last batch
@@ -62,6 +65,9 @@ class Acks:
     def _run(self) -> None:
         while True:
             ids = [self._queue.get()]
+            if not self._closing.is_set():
+                # nobody waits for an acknowledgement: a few milliseconds gather more of them per call
+                time.sleep(LINGER_S)
             while len(ids) < MAX_BATCH:
                 try:
                     ids.append(self._queue.get_nowait())
