@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+import redis.asyncio as aioredis
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
@@ -30,6 +31,7 @@ from bench.services import Services
 from bus import db, settings
 from bus.async_jobstore import AsyncJobs
 from bus.jobstore import EVERY_JOB, SQL, JobFilter, encode_cursor, list_query, to_job
+from bus.submission import Submission
 from bus.submission import prepare as prepare_submission
 from contracts import system
 
@@ -90,16 +92,15 @@ def accept_once(redis_url: str, commands: int) -> float:
     broker, and the worker's insert of a published job is part of the drain."""
 
     async def accept() -> float:
-        import redis.asyncio as aioredis
-
         pool = db.async_pool(autocommit=True)
         await pool.open()
-        redis = aioredis.Redis.from_url(redis_url)
-        store = AsyncJobs(pool, redis, settings.get().status_ttl_s, namespace=settings.get().broker_namespace)
+        client_of_redis = aioredis.Redis.from_url(redis_url)
+        config = settings.get()
+        store = AsyncJobs(pool, client_of_redis, config.status_ttl_s, namespace=config.broker_namespace)
         subs = [prepare_submission(system.Noop()) for _ in range(commands)]
         began = time.perf_counter()
 
-        async def client(share: list[Any]) -> None:
+        async def client(share: list[Submission]) -> None:
             for sub in share:
                 await store.insert(sub)
 
@@ -108,7 +109,7 @@ def accept_once(redis_url: str, commands: int) -> float:
         async with pool.connection() as conn:
             await conn.execute("DELETE FROM jobs WHERE id = ANY(%(ids)s)", {"ids": [s.job_id for s in subs]})
         await pool.close()
-        await redis.aclose()
+        await client_of_redis.aclose()
         return commands / took
 
     return asyncio.run(accept())
@@ -206,6 +207,7 @@ def filled_drain(root: Path, messages: int, run: int, plans: list[Plan]) -> Drai
     """(b) on a ``jobs`` table of a million finished rows; the plans of its queries go to ``plans``."""
 
     def prepare(services: Services) -> None:
+        nonlocal accepted
         empty = accept_rate(services.database_url, services.redis_url)
         say(f"(s) ingress insert path, empty table: {empty:,.0f} commands/s")
         say(f"(s) filling jobs with {FILLED_ROWS:,} succeeded rows")
@@ -213,7 +215,7 @@ def filled_drain(root: Path, messages: int, run: int, plans: list[Plan]) -> Drai
         say(f"(s) filled in {took:.0f} s")
         filled = accept_rate(services.database_url, services.redis_url)
         say(f"(s) ingress insert path, {FILLED_ROWS:,} rows: {filled:,.0f} commands/s")
-        accepted.append((empty, filled))
+        accepted = (empty, filled)
         notes.append(f"{FILLED_ROWS:,} succeeded jobs and their events written beforehand in {took:.0f} s")
         notes.append(
             f"ingress insert path (`AsyncJobs.insert`, {IN_FLIGHT} in flight, fastest of {ACCEPT_ROUNDS} rounds of "
@@ -225,8 +227,8 @@ def filled_drain(root: Path, messages: int, run: int, plans: list[Plan]) -> Drai
         plans[:] = explain_all(services.database_url)
 
     notes: list[str] = []
-    accepted: list[tuple[float, float]] = []
+    accepted: tuple[float, float] | None = None
     drain = our_stack(root, messages, run, tag="1m", prepare=prepare, inspect=inspect)
     drain.notes += notes
-    drain.accepted = accepted[0]
+    drain.accepted = accepted
     return drain

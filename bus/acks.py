@@ -14,6 +14,7 @@ it is skipped, as any redelivery is.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import queue
 import threading
@@ -79,8 +80,7 @@ class Acks:
                 return
 
     def _send(self, ids: list[str]) -> None:
-        attempt = 0
-        while ids:
+        for attempt in itertools.count():
             try:
                 broker_adapter.ack_many(self.broker, self.queue_name, ids)
                 return
@@ -91,10 +91,6 @@ class Acks:
                     return  # their messages come back and find their jobs over
                 delay = RETRY_S[min(attempt, len(RETRY_S) - 1)]
                 (log.warning if attempt == 0 else log.debug)(
-                    "acknowledgements on %r wait for Redis (%s); again in %.1f s",
-                    self.queue_name,
-                    why,
-                    delay,
+                    "acknowledgements on %r wait for Redis (%s); again in %.1f s", self.queue_name, why, delay
                 )
-                attempt += 1
                 time.sleep(delay)

@@ -72,8 +72,8 @@ class QuarantiningConsumer(_RedisConsumer):
         self.acks = Acks(broker, queue_name)
 
     def ack(self, message: MessageProxy) -> None:
-        # the current queue, not message.queue_name: a delayed message is acknowledged on the
-        # delay queue it was fetched from (as Dramatiq's own ack does)
+        # on this consumer's queue (self.acks'), not message.queue_name: a delayed message is
+        # acknowledged on the delay queue it was fetched from, as Dramatiq's own ack does
         self.acks.add(message.options["redis_message_id"])
         self.queued_message_ids.discard(message.message_id)
 

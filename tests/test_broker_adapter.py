@@ -235,8 +235,6 @@ def test_acknowledgements_wait_out_a_redis_outage(tmp_path: Path, ns: str) -> No
             assert unacked(own, ns) == 0
             consumer.close()
     finally:
-        if not server.running():
-            server.start()
         server.stop()
 
 
