@@ -210,6 +210,27 @@ async def enqueue_many_async(client: Any, broker: dramatiq.Broker, messages: lis
         await pipe.execute()
 
 
+_body_encoder = msgspec.json.Encoder()
+
+
+def redis_body(message: dramatiq.Message, redis_id: str) -> bytes:
+    """What Dramatiq's Redis broker stores for ``message`` under ``redis_id``: the JSON of
+    ``message.copy(options={"redis_message_id": redis_id}).encode()``, made by msgspec from the
+    fields directly. Dramatiq's copy and standard-library encoder cost four times as much, a
+    fifth of an accepted request's CPU (the same document: a contract test compares them)."""
+    return _body_encoder.encode(
+        {
+            "queue_name": message.queue_name,
+            "actor_name": message.actor_name,
+            "args": message.args,
+            "kwargs": message.kwargs,
+            "options": {**message.options, "redis_message_id": redis_id},
+            "message_id": message.message_id,
+            "message_timestamp": message.message_timestamp,
+        }
+    )
+
+
 def add_to_redis_queue(pipe: Any, namespace: str, message: dramatiq.Message) -> None:
     """Queue ``message`` in a redis-py pipeline (sync or asyncio): ``add_to_redis_queues`` of one."""
     add_to_redis_queues(pipe, namespace, [message])
@@ -224,8 +245,7 @@ def add_to_redis_queues(pipe: Any, namespace: str, messages: list[dramatiq.Messa
     bodies: dict[str, dict[str, bytes]] = {}
     for message in messages:
         redis_id = str(uuid.uuid4())
-        body = message.copy(options={"redis_message_id": redis_id}).encode()
-        bodies.setdefault(message.queue_name, {})[redis_id] = body
+        bodies.setdefault(message.queue_name, {})[redis_id] = redis_body(message, redis_id)
     for queue, by_id in bodies.items():
         pipe.hset(f"{namespace}:{queue}.msgs", mapping=by_id)
         pipe.rpush(f"{namespace}:{queue}", *by_id)
