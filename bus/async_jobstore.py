@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
+import dramatiq
 import msgspec
 import redis.asyncio as aioredis
 from psycopg import sql
@@ -23,6 +25,7 @@ from bus.jobstore import (
     OPEN,
     SQL,
     JobFilter,
+    command_hash,
     decode,
     encode,
     list_query,
@@ -46,9 +49,16 @@ class AsyncJobs:
         self.namespace = namespace
         self._pending: set[str] = set()
         self._wake = asyncio.Event()
-        self._inserts: Batcher[dict[str, Any], tuple[dict[str, Any], bool]] = Batcher(
+        self._inserts: Batcher[Submission, tuple[dict[str, Any], bool]] = Batcher(
             self._insert_batch, isolate=refused_value
         )
+        #: sends the messages of the jobs one insert batch created, after its commit and before its
+        #: callers are answered (the web process sets its dispatcher's ``send_many``; False leaves
+        #: them to the sweeper). Insert and enqueue are one stage: the next batch gathers while
+        #: both run, so a batch holds nearly every request in flight, where two stages in turn
+        #: halved it, and a request awaits one answer rather than two. Unset: ``insert`` only
+        #: records, and the caller sends
+        self.send_created: Callable[[list[dramatiq.Message]], Awaitable[bool]] | None = None
 
     async def _row(self, query: str | sql.Composed, params: dict[str, Any]) -> dict[str, Any] | None:
         async with self.pool.connection() as conn:
@@ -60,30 +70,37 @@ class AsyncJobs:
 
         The requests of one turn of the event loop are written together (``_insert_batch``): one
         statement and one commit for all of them, each answered once that commit is durable."""
-        params = row_params(job_id=sub.job_id, type=sub.type, queue=sub.queue, command=sub.command, options=sub.options)
         try:
-            row, created = await self._inserts.submit(params)
+            row, created = await self._inserts.submit(sub)
         except Exception as err:
             if refused_value(err):  # alone by now: the batcher isolated it from the others
                 raise UnstorableCommand(str(err).splitlines()[0]) from err
             raise
-        return to_job(row), created, created or row.get("command_hash") in (None, params["command_hash"])
+        same_command = created or row.get("command_hash") in (None, command_hash(sub.command))
+        return to_job(row), created, same_command
 
-    async def _insert_batch(self, batch: list[dict[str, Any]]) -> list[tuple[dict[str, Any], bool]]:
-        columns = row_columns(batch, hashes=True)
+    async def _insert_batch(self, batch: list[Submission]) -> list[tuple[dict[str, Any], bool]]:
+        params = [
+            row_params(job_id=s.job_id, type=s.type, queue=s.queue, command=s.command, options=s.options) for s in batch
+        ]
         async with self.pool.connection() as conn:
+            columns = row_columns(params, hashes=True)
             created = {r["id"]: r for r in await (await conn.execute(SQL["insert_accepted"], columns)).fetchall()}
-            missing = list({p["id"] for p in batch} - created.keys())
+            missing = list({p["id"] for p in params} - created.keys())
             found: dict[str, dict[str, Any]] = {}
             if missing:
                 found = {r["id"]: r for r in await (await conn.execute(SQL["get_many"], {"ids": missing})).fetchall()}
         answers: list[tuple[dict[str, Any], bool]] = []
-        for p in batch:
+        sent: list[dramatiq.Message] = []
+        for sub in batch:
             # the first of a batch's requests with one id created it; a second is a replay of it
-            row = created.pop(p["id"], None)
+            row = created.pop(sub.job_id, None)
             if row is not None:
-                found[p["id"]] = row
-            answers.append((row, True) if row is not None else (found[p["id"]], False))
+                row = found[sub.job_id] = {**_sent_columns(sub), **row}
+                sent.append(sub.message())
+            answers.append((row, True) if row is not None else (found[sub.job_id], False))
+        if sent and self.send_created is not None:
+            await self.send_created(sent)
         return answers
 
     async def get(self, job_id: str) -> Job | None:
@@ -181,6 +198,17 @@ class AsyncJobs:
             self._wake.clear()
             await asyncio.sleep(0.02)
             await self.flush_marks()
+
+
+def _sent_columns(sub: Submission) -> dict[str, Any]:
+    """The columns of a new job's row that ``insert_accepted`` does not return: what was sent."""
+    return {
+        "type": sub.type,
+        "queue": sub.queue,
+        "command": sub.command,
+        "options": sub.options,
+        "idempotency_key": sub.options.get("idempotency_key"),
+    }
 
 
 def jsonable(job: Job) -> dict[str, Any]:

@@ -79,6 +79,7 @@ def create_app(config: settings.Settings | None = None) -> Starlette:
         bus_redis = redis if on_rabbitmq or config.broker == config.redis_url else async_client(config.broker)
         store = AsyncJobs(statements, redis, config.status_ttl_s, namespace=config.broker_namespace)
         dispatcher = Dispatcher(bus, store, redis=None if on_rabbitmq else bus_redis)
+        store.send_created = dispatcher.send_many  # accepted commands go to the broker with their batch
         app.state.switchyard = State(config, pool, redis, bus, store, dispatcher)
         marker = asyncio.create_task(store.run_marker())
         try:

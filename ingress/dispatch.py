@@ -1,11 +1,11 @@
 """Hands accepted commands to the broker from the event loop, without blocking it.
 
-The messages sent in one turn of the event loop go to the broker together (bus/batcher.py):
-the requests that one group-committed insert answered send theirs in one round trip, not one
-each. On Redis they are written from the event loop; Dramatiq's other brokers are synchronous,
-so there an enqueue runs on a worker thread. When the broker is down, a breaker stops trying for
-a few seconds: requests are still accepted (the job row is committed) and the sweeper enqueues
-them later.
+The messages sent in one turn of the event loop go to the broker together (bus/batcher.py), in
+one round trip, not one each; an accepted command's message goes with its insert batch
+(``AsyncJobs.send_created`` is ``send_many``). On Redis they are written from the event loop;
+Dramatiq's other brokers are synchronous, so there an enqueue runs on a worker thread. When the
+broker is down, a breaker stops trying for a few seconds: requests are still accepted (the job
+row is committed) and the sweeper enqueues them later.
 """
 
 from __future__ import annotations

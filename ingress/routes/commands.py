@@ -51,8 +51,7 @@ async def accept(
             "idempotency_conflict",
             {"job_id": job.id, "message": KEY_REUSED},
         )
-    if created:
-        await state.dispatcher.send(submission.message())
+    # a created job's message went to the broker with its batch (AsyncJobs.send_created)
     return job, created
 
 

@@ -12,14 +12,15 @@ RETURNING *;
 -- `insert` for the commands the ingress accepted in one turn of its event loop (one statement, one
 -- commit). An existing id (a replayed idempotency key) is left as it is and not returned. The arrays
 -- are bound in binary (the b placeholders): in text psycopg quotes and escapes every element, which
--- cost more than the rest of the statement's client side.
+-- cost more than the rest of the statement's client side. Only what the caller does not know
+-- comes back: the rest of a new row is what it sent.
 INSERT INTO jobs (id, type, queue, status, command, options, idempotency_key, command_hash)
 SELECT id, type, queue, 'queued', command, options, idempotency_key, command_hash
   FROM unnest(%(ids)b::text[], %(types)b::text[], %(queues)b::text[], %(commands)b::jsonb[],
               %(options)b::jsonb[], %(keys)b::text[], %(hashes)b::text[])
        AS t(id, type, queue, command, options, idempotency_key, command_hash)
 ON CONFLICT (id) DO NOTHING
-RETURNING *;
+RETURNING id, status, attempts, created_at, updated_at;
 
 -- name: get_many
 SELECT * FROM jobs WHERE id = ANY(%(ids)s);
