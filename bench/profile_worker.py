@@ -37,6 +37,8 @@ from typing import Any
 
 import dramatiq
 
+from bench.pstats_top import show_profile
+
 #: the worker writes its merged statistics there when it shuts down (set by the driver)
 OUT_VAR = "PROFILE_WORKER_OUT"
 #: the worker writes the CPU seconds of its kinds of threads there when it shuts down
@@ -113,22 +115,6 @@ def _worker_side() -> None:
         dramatiq.get_broker().add_middleware(_ThreadClocks(Path(clocks)))
 
 
-def _print_top(path: Path, jobs: int, top: int) -> None:
-    stats = pstats.Stats(str(path))
-    rows = []
-    for (file, line, name), (_calls, ncalls, own, cumulative, _callers) in stats.stats.items():  # type: ignore[attr-defined]
-        where = f"{Path(file).parent.name}/{Path(file).name}:{line}" if line else file
-        rows.append((own, cumulative, ncalls, f"{where}({name})"))
-    total = sum(r[0] for r in rows)
-    calls = sum(r[2] for r in rows)
-    print(f"profiled CPU: {total:.2f} s = {1000 * total / jobs:.3f} ms/job (profiler overhead included)")
-    print(f"function calls: {calls / jobs:.0f} per job")
-    for title, key in (("own time", 0), ("cumulative", 1)):
-        print(f"\ntop {top} by {title} (ms/job, calls/job)")
-        for row in sorted(rows, key=lambda r: r[key], reverse=True)[:top]:
-            print(f"  {1000 * row[key] / jobs:8.4f}  {row[2] / jobs:6.2f}  {row[3]}")
-
-
 def main(argv: list[str] | None = None) -> int:
     from bench.bus import hash_size, job_counts, msgs_key, watch_drain, worker_groups
     from bench.procinfo import CpuMeter
@@ -178,10 +164,7 @@ def main(argv: list[str] | None = None) -> int:
             for kind, seconds in sorted(threads.items(), key=lambda kv: -kv[1]):
                 print(f"  thread {kind:>24}: {seconds:6.2f} CPU-s = {1000 * seconds / drained:.3f} ms/job")
             if args.profile:
-                wait_for(stats_path.exists, 30, "the worker's profile")
-                _print_top(stats_path, drained, args.top)
-                if args.save:
-                    shutil.copyfile(stats_path, args.save)
+                show_profile(stats_path, drained, args.top, "job", args.save)
     finally:
         shutil.rmtree(root, ignore_errors=True)
     return 0
