@@ -107,7 +107,8 @@ def done_when(r: Results) -> list[str]:
         *lines,
         "",
         "Each figure is detailed below; a ratio is taken between runs of the same `make bench`. Where the CPU of a"
-        " job and of a request goes: `bench/RESULTS-profile.md` (`python -m bench.profile_worker --profile`).",
+        " job and of a request goes: `bench/RESULTS-profile.md` (`python -m bench.profile_worker --profile`,"
+        " `python -m bench.profile_web --profile`).",
         "",
     ]
 
