@@ -40,9 +40,9 @@ def main(argv: list[str] | None = None) -> int:
         print("wrk is not installed (make bench installs it)", file=sys.stderr)
         return 2
 
-    root = Path(tempfile.mkdtemp(prefix="switchyard-profile-web-"))
-    stats_path = root / "web.pstats"
-    try:
+    with tempfile.TemporaryDirectory(prefix="switchyard-profile-web-", ignore_cleanup_errors=True) as tmp:
+        root = Path(tmp)
+        stats_path = root / "web.pstats"
         script = web.write_script(root)
         with fresh(root, "profile-web") as services:
             port = free_port()
@@ -73,8 +73,6 @@ def main(argv: list[str] | None = None) -> int:
         if args.profile:
             answered = 1 + warm.requests + load.requests  # the profile holds every request answered
             show_profile(stats_path, answered, args.top, "request", args.save)
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
     return 0
 
 

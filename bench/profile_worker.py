@@ -26,7 +26,6 @@ import functools
 import json
 import os
 import pstats
-import shutil
 import sys
 import tempfile
 import threading
@@ -131,9 +130,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--save", type=Path, help="keep the worker's profile there (pstats format)")
     args = parser.parse_args(argv)
 
-    root = Path(tempfile.mkdtemp(prefix="switchyard-profile-"))
-    stats_path = root / "worker.pstats"
-    try:
+    with tempfile.TemporaryDirectory(prefix="switchyard-profile-", ignore_cleanup_errors=True) as tmp:
+        root = Path(tmp)
+        stats_path = root / "worker.pstats"
         with fresh(root, "profile") as services, services.in_this_process():
             for _ in range(args.messages):
                 publish(system.Noop())
@@ -165,8 +164,6 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"  thread {kind:>24}: {seconds:6.2f} CPU-s = {1000 * seconds / drained:.3f} ms/job")
             if args.profile:
                 show_profile(stats_path, drained, args.top, "job", args.save)
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
     return 0
 
 
