@@ -216,8 +216,9 @@ _body_encoder = msgspec.json.Encoder()
 def redis_body(message: dramatiq.Message, redis_id: str) -> bytes:
     """What Dramatiq's Redis broker stores for ``message`` under ``redis_id``: the JSON of
     ``message.copy(options={"redis_message_id": redis_id}).encode()``, made by msgspec from the
-    fields directly. Dramatiq's copy and standard-library encoder cost four times as much, a
-    fifth of an accepted request's CPU (the same document: a contract test compares them)."""
+    fields directly: 8 us a message, its uuid4 included, where Dramatiq's copy (a
+    ``dataclasses.replace``) and standard-library encoder took 21 us, about a twelfth of an
+    accepted request's CPU (the same document: a contract test compares them)."""
     return _body_encoder.encode(
         {
             "queue_name": message.queue_name,
