@@ -124,6 +124,7 @@ def main(argv: list[str] | None = None) -> int:
         machine="",
         software=machine.software_line(),
         load_before=machine.load_average(),
+        costs=machine.costs_line(),
         messages=args.messages,
         peer_messages=args.peer_messages,
         seconds=args.seconds,

@@ -8,7 +8,12 @@ import os
 import platform
 import re
 import shutil
+import statistics
 import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 LIBRARIES = ("dramatiq", "redis", "psycopg", "starlette", "uvicorn", "msgspec")
@@ -74,6 +79,71 @@ def software_line() -> str:
     return "; ".join([*versions, f"uvicorn event loop + HTTP parser: {uvicorn_stack()}", f"wrk {wrk_version()}"])
 
 
+def _best_ns(step: Callable[[], object], calls: int, rounds: int = 5) -> float:
+    """Nanoseconds per call of ``step``: the best of ``rounds`` timed loops (the least disturbed)."""
+    best = float("inf")
+    for _ in range(rounds):
+        began = time.perf_counter_ns()
+        for _ in range(calls):
+            step()
+        best = min(best, (time.perf_counter_ns() - began) / calls)
+    return best
+
+
+def _python_step() -> object:
+    # a little of what the request and job paths do all the time: a dict built, read and joined
+    row = {"id": "job-1", "type": "system.noop", "attempt": 1}
+    return "/".join(str(v) for v in row.values())
+
+
+def thread_wake_us(round_trips: int = 2000) -> float:
+    """Microseconds for one thread to wake another and be woken back (two locks, as the group
+    commit's writer and a worker thread do twice per job): the median of a few runs."""
+    ping, pong = threading.Lock(), threading.Lock()
+    ping.acquire()
+    pong.acquire()
+
+    def peer() -> None:
+        for _ in range(round_trips):
+            ping.acquire()
+            pong.release()
+
+    runs = []
+    for _ in range(3):
+        thread = threading.Thread(target=peer, daemon=True)
+        thread.start()
+        began = time.perf_counter_ns()
+        for _ in range(round_trips):
+            ping.release()
+            pong.acquire()
+        runs.append((time.perf_counter_ns() - began) / round_trips / 1000)
+        thread.join()
+    return statistics.median(runs)
+
+
+def costs_line() -> str:
+    """Three unit costs that say how this machine treats the kinds of work in the figures.
+
+    The ratios of ``bench/RESULTS.md`` move between machines of the same size: our worker and web
+    process cross the kernel and wake threads more often per job than raw Dramatiq or hello-world
+    do, so a machine whose system calls and wake-ups cost more (a virtual machine that clears CPU
+    buffers on every return from the kernel, say) lowers our ratios more than its slower Python does.
+    """
+    python_ns = _best_ns(_python_step, 100_000)
+    syscall_ns = _best_ns(os.getppid, 100_000)
+    return (
+        f"a small Python step (build, read and join a 3-key dict) {python_ns:,.0f} ns; "
+        f"a system call (getppid) {syscall_ns:,.0f} ns; "
+        f"a thread waking another and being woken back {thread_wake_us():,.1f} us"
+    )
+
+
 def load_average() -> str:
     one, five, fifteen = os.getloadavg()
     return f"{one:.2f} / {five:.2f} / {fifteen:.2f}"
+
+
+if __name__ == "__main__":  # python -m bench.machine: compare two machines before comparing their figures
+    print(f"Machine: {machine_line({})}")
+    print(f"Unit costs: {costs_line()}")
+    sys.exit(0)

@@ -276,6 +276,8 @@ def render(r: Results) -> str:
         "",
         *done_when(r),
         f"- Machine: {r.machine}",
+        f"- Unit costs, measured before the run (`python -m bench.machine`; they explain why the same code "
+        f"reaches other ratios on another machine of the same size): {r.costs}",
         f"- Software: {r.software}",
         f"- Load average before the run (1 / 5 / 15 min): {r.load_before}",
         *(f"- Machine before {name}: {text}" for name, text in r.quiet.items()),

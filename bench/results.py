@@ -31,6 +31,8 @@ class Results:
     repeat: int
     peer_messages: int = 0
     ticker_minutes: float = 0.0
+    #: bench.machine.costs_line, measured before the scenarios
+    costs: str = ""
     #: series (bench.drains) -> every run of it; the fastest is the figure
     drains: dict[str, list[Drain]] = field(default_factory=dict)
     #: the job queries explained on the million-row table
