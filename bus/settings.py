@@ -110,6 +110,10 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     artifacts_url: str = ".data/artifacts"
     #: forecast pool, local backend: processes fitting models per worker process (0 = one per core)
     forecast_n_jobs: Annotated[int, msgspec.Meta(ge=0, le=256)] = 0
+    #: forecast pool: where numba keeps statsforecast's compiled models between fitting processes
+    #: (workers/forecast/compile_cache.py); empty: NUMBA_CACHE_DIR, else the user's cache directory;
+    #: ``off``: every fitting process compiles them again
+    forecast_compile_cache: str = ""
     #: statsforecast models combined with drift on every series (chosen or ensembled per series by validation)
     forecast_models: str = "AutoETS,AutoTheta,AutoARIMA,AutoCES"
     #: the SQL source: database it reads (default DATABASE_URL; point it at a read-only role), limits

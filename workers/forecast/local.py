@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 
 from bus import settings
-from workers.forecast import intervals, members, selection
+from workers.forecast import compile_cache, intervals, members, selection
 
 log = logging.getLogger(__name__)
 MODELS = members.AUTOMATIC
@@ -186,6 +186,8 @@ def pool() -> ProcessPoolExecutor:
     global _pool
     with _lock:
         if _pool is None:
+            # the processes read the compile cache's environment as they start
+            compile_cache.enable(settings.get().forecast_compile_cache)
             # spawn, not fork: forking a threaded worker can copy a held lock into the child
             _pool = ProcessPoolExecutor(max_workers=jobs(), mp_context=multiprocessing.get_context("spawn"))
         return _pool
