@@ -143,15 +143,18 @@ class _Batch:
 
     def job_rows(self, messages: list[dramatiq.Message], *, sent: bool) -> dict[str, Any]:
         """The ``insert_many`` parameters of ``messages`` (some of this batch's, in its order)."""
-        return {
-            "ids": [m.message_id for m in messages],
-            "types": [m.actor_name for m in messages],
-            "queues": [m.queue_name for m in messages],
-            "commands": [Jsonb(m.args[0]) for m in messages],
-            "options": [Jsonb(m.options) for m in messages],
-            "hashes": [self.hashes[m.message_id] for m in messages],
-            "sent": sent,
-        }
+        jobs = [
+            {
+                "id": m.message_id,
+                "type": m.actor_name,
+                "queue": m.queue_name,
+                "command": m.args[0],
+                "options": m.options,
+                "command_hash": self.hashes[m.message_id],
+            }
+            for m in messages
+        ]
+        return {"jobs": Jsonb(jobs), "sent": sent}
 
 
 def _send(broker: dramatiq.Broker, messages: list[dramatiq.Message]) -> bool:
